@@ -1,0 +1,7 @@
+"""Panorama sampling algorithms, pure torch: window planning, MultiDiffusion
+merge, TwinDiffusion's Crop Fusion and Cross Sampling, Multi-Scale Diffusion.
+Nothing here imports ComfyUI."""
+
+from .windows import WindowPlan, Views, axis_starts, plan_views, resolve_plan, validate_plan, window_count
+from .crop_fusion import crop_fusion, cut_windows, merge_windows, fusion_links, coverage
+from .panorama import FusionSettings, PanoramaDenoiser, denoise_windows, fusion_active, schedule_step, validate_settings

@@ -1,0 +1,114 @@
+"""Cutting windows out of the panorama, merging them back (MultiDiffusion,
+eq. 3), and TwinDiffusion's closed-form Crop Fusion (eq. 4-6).
+
+Window predictions travel as one tensor shaped ``(N, B, C, h, w)``: N windows
+in raster order, each carrying the whole sampler batch (cond and uncond).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .windows import Views
+
+
+class Link(NamedTuple):
+    """Where window ``i`` sees an already-fused neighbour ``n``: the
+    neighbour's row and column for each pixel of ``i``, and a 0/1 mask of the
+    pixels they share."""
+
+    neighbour: int
+    row_map: torch.Tensor
+    col_map: torch.Tensor
+    mask: torch.Tensor
+
+
+def cut_windows(x: torch.Tensor, views: Views) -> torch.Tensor:
+    """(B, C, H, W) -> (N, B, C, h, w), one gather for all windows (columns
+    wrap modulo the width)."""
+    windows = x[:, :, views.rows[:, :, None], views.cols[:, None, :]]
+    return windows.permute(2, 0, 1, 3, 4)
+
+
+def flat_index(views: Views) -> torch.Tensor:
+    """Position of every window pixel in the flattened latent, (N*h*w,)."""
+    return (views.rows[:, :, None] * views.width + views.cols[:, None, :]).flatten()
+
+
+def coverage(views: Views, dtype: torch.dtype) -> torch.Tensor:
+    """How many windows cover each latent pixel, (H, W)."""
+    index = flat_index(views)
+    count = torch.zeros(views.height * views.width, dtype=dtype, device=index.device)
+    count.index_add_(0, index, torch.ones_like(index, dtype=dtype))
+    return count.view(views.height, views.width)
+
+
+def merge_windows(windows: torch.Tensor, views: Views, count: torch.Tensor | None = None) -> torch.Tensor:
+    """MultiDiffusion's merge: the per-pixel average of the windows covering
+    it.  (N, B, C, h, w) -> (B, C, H, W)."""
+    n, b, c = windows.shape[:3]
+    if count is None:
+        count = coverage(views, windows.dtype)
+    total = windows.new_zeros(b, c, views.height * views.width)
+    total.index_add_(2, flat_index(views), windows.permute(1, 2, 0, 3, 4).reshape(b, c, -1))
+    return total.view(b, c, views.height, views.width) / count
+
+
+def _link(views: Views, i: int, n: int, dtype: torch.dtype) -> Link | None:
+    top, left = views.origin(n)
+    row_map = views.rows[i] - top
+    col_map = views.cols[i] - left
+    if views.wrap_x:
+        col_map = col_map % views.width
+    row_ok = (row_map >= 0) & (row_map < views.window_h)
+    col_ok = (col_map >= 0) & (col_map < views.window_w)
+    if not (row_ok.any() and col_ok.any()):
+        return None
+    mask = (row_ok[:, None] & col_ok[None, :]).to(dtype)
+    return Link(n, row_map.clamp(0, views.window_h - 1), col_map.clamp(0, views.window_w - 1), mask)
+
+
+def fusion_links(views: Views, dtype: torch.dtype) -> list[list[Link]]:
+    """For each window in raster order, its neighbours that are fused before
+    it: the left and the upper one, and on a circle the first window of the
+    row for the last one, which closes the seam at the wrap."""
+    n_rows, n_cols = views.grid
+    links = []
+    for i in range(len(views)):
+        r, q = divmod(i, n_cols)
+        candidates = []
+        if q > 0:
+            candidates.append(i - 1)
+        if r > 0:
+            candidates.append(i - n_cols)
+        if views.wrap_x and n_cols > 2 and q == n_cols - 1:
+            candidates.append(i - q)
+        links.append([link for n in candidates if (link := _link(views, i, n, dtype)) is not None])
+    return links
+
+
+def crop_fusion(windows: torch.Tensor, links: list[list[Link]], lam: float) -> torch.Tensor:
+    """Closed-form Crop Fusion.  Each window, in raster order, is replaced by
+    the per-pixel minimiser of sum_n ||M_n (x_n* - x)||^2 + lam ||x_i - x||^2:
+
+        x* = (sum_{n covering the pixel} x_n* + lam x_i) / (count + lam),
+
+    and x* = x_i where no fused neighbour covers.  In 1-D this is the
+    reference's ``(x_left* + lam x_i) / (1 + lam)`` on the overlap.  The loop
+    runs over windows, not pixels: each window needs its neighbours' fused
+    values first.
+    """
+    fused = list(windows.unbind(0))
+    for i, window_links in enumerate(links):
+        if not window_links:
+            continue
+        total = lam * windows[i]
+        weight = torch.full_like(window_links[0].mask, lam)
+        for link in window_links:
+            neighbour = fused[link.neighbour][..., link.row_map[:, None], link.col_map[None, :]]
+            total = total + link.mask * neighbour
+            weight = weight + link.mask
+        fused[i] = total / weight
+    return torch.stack(fused)

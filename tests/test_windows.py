@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from fusion import WindowPlan, axis_starts, plan_views, resolve_plan, window_count
+from fusion.crop_fusion import coverage
+
+
+@pytest.mark.parametrize("length,window,stride", [
+    (256, 64, 16), (250, 64, 16), (257, 64, 13), (65, 64, 64), (100, 64, 60), (64, 64, 16), (40, 64, 16),
+    (129, 32, 7), (300, 64, 1),
+])
+def test_every_pixel_covered_and_last_window_snapped(length, window, stride):
+    starts = axis_starts(length, window, stride)
+    covered = torch.zeros(length, dtype=torch.bool)
+    for s in starts:
+        covered[s:s + window] = True
+    assert covered.all()
+    assert starts[0] == 0
+    assert starts[-1] == max(length - window, 0)
+    assert all(b - a <= stride for a, b in zip(starts, starts[1:]))
+
+
+def test_axis_no_longer_than_window_gets_one_window():
+    assert axis_starts(64, 64, 16) == [0]
+    assert axis_starts(40, 64, 16) == [0]
+    views = plan_views(resolve_plan(WindowPlan(), 64), 40, 48)
+    assert len(views) == 1 and views.covers_whole_latent
+    assert (views.window_h, views.window_w) == (40, 48)
+
+
+def test_two_dimensional_grid_covers_everything():
+    plan = resolve_plan(WindowPlan(stride=24, cross_count=2), 64)
+    for step in range(2):
+        views = plan_views(plan, 130, 200, step)
+        assert views.grid[0] > 1 and views.grid[1] > 1
+        assert (coverage(views, torch.float32) > 0).all()
+
+
+def test_cross_sampling_shifts_interior_windows_like_the_reference():
+    plan = resolve_plan(WindowPlan(stride=16, cross_count=2), 64)
+    assert plan.cross_stride == 8
+    g0 = plan_views(plan, 64, 256, 0).lefts
+    g1 = plan_views(plan, 64, 256, 1).lefts
+    assert g0 == [0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192]
+    assert g1 == [0] + [s + 8 for s in g0[1:-1]] + [192]
+    assert plan_views(plan, 64, 256, 2).lefts == g0  # group = step mod c
+
+
+def test_cross_sampling_halves_window_evaluations():
+    base = resolve_plan(WindowPlan(stride=16, cross_count=1), 64)
+    twin = resolve_plan(WindowPlan(stride=32, cross_count=2), 64)
+    ratio = window_count(twin, 64, 256, 50) / window_count(base, 64, 256, 50)
+    assert ratio <= 0.55
+
+
+def test_c_equal_one_is_no_cross_sampling():
+    plan = resolve_plan(WindowPlan(stride=16, cross_count=1), 64)
+    assert all(plan_views(plan, 64, 256, i).lefts == plan_views(plan, 64, 256, 0).lefts for i in range(5))
+
+
+def test_wrap_around_windows_straddle_the_right_edge():
+    plan = resolve_plan(WindowPlan(stride=16, wrap_x=True), 64)
+    views = plan_views(plan, 64, 256)
+    assert views.lefts == list(range(0, 256, 16))
+    last = views.cols[-1].tolist()
+    assert last[:16] == list(range(240, 256)) and last[16:] == list(range(0, 48))
+    assert (coverage(views, torch.float32) == 4).all()  # uniform on a circle
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(window=4), "too small"),
+    (dict(window=64, stride=80), "larger than the window"),
+    (dict(window=64, stride=0), None),  # 0 means the default, not an error
+    (dict(window=64, stride=4, cross_count=5), "cross count"),
+    (dict(window=64, stride=16, cross_count=2, cross_stride=16), "cross stride"),
+])
+def test_bad_plans_name_the_setting(kwargs, match):
+    if match is None:
+        assert resolve_plan(WindowPlan(**kwargs), 64).stride == 16
+        return
+    with pytest.raises(ValueError, match=match):
+        resolve_plan(WindowPlan(**kwargs), 64)
