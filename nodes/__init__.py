@@ -1,0 +1,15 @@
+from .panorama_nodes import CrossSamplingScheduler, PanoramaLatent, TwinCropFusionSampler, TwinDiffusionModel
+
+NODE_CLASS_MAPPINGS = {
+    "PanoramaLatent": PanoramaLatent,
+    "CrossSamplingScheduler": CrossSamplingScheduler,
+    "TwinCropFusionSampler": TwinCropFusionSampler,
+    "TwinDiffusionModel": TwinDiffusionModel,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "PanoramaLatent": "Panorama Latent",
+    "CrossSamplingScheduler": "Cross Sampling Scheduler (panorama windows)",
+    "TwinCropFusionSampler": "TwinDiffusion Panorama Sampler",
+    "TwinDiffusionModel": "TwinDiffusion Panorama (model patch)",
+}

@@ -1,0 +1,183 @@
+"""Panorama nodes: thin classes over ``fusion`` and the adapter."""
+
+from __future__ import annotations
+
+import torch
+
+import comfy.model_management
+import comfy.samplers
+import nodes as comfy_nodes  # ComfyUI's top-level module, not this package
+
+from ..fusion import FusionSettings, WindowPlan, validate_plan
+from .adapter import LATENT_SCALE, check_latent, patch_model
+
+CATEGORY = "sampling/panorama"
+WINDOW_PLAN = "PANORAMA_WINDOWS"
+MAX_RESOLUTION = comfy_nodes.MAX_RESOLUTION
+MODES = ["twindiffusion", "multidiffusion"]
+
+
+def _pixels_to_latent(value: int, name: str) -> int:
+    if value % LATENT_SCALE:
+        lower = value - value % LATENT_SCALE
+        raise ValueError(f"{name} = {value} px is not a multiple of {LATENT_SCALE}: use {lower} or {lower + LATENT_SCALE}")
+    return value // LATENT_SCALE
+
+
+def fusion_inputs() -> dict:
+    """The TwinDiffusion settings shared by the sampler and the model patch."""
+    return {
+        "mode": (MODES, {"default": "twindiffusion", "tooltip":
+                 "twindiffusion: Crop Fusion pulls each window towards its already-fused left and upper "
+                 "neighbours. multidiffusion: plain averaging of overlapping windows, for comparison."}),
+        "lam": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1000.0, "step": 0.05, "tooltip":
+                "Crop Fusion's lambda: weight of a window's own prediction against its neighbours' on "
+                "their overlap. Paper: 1. Larger is closer to MultiDiffusion."}),
+        "tau": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip":
+                "Fraction of the steps (from the start) with Crop Fusion; plain merging after. Paper: 0.5. "
+                "0 gives MultiDiffusion."}),
+        "view_batch_size": ("INT", {"default": 4, "min": 1, "max": 256, "tooltip":
+                            "Windows evaluated per model call. Larger is faster on a big GPU and uses more memory."}),
+    }
+
+
+def fusion_settings(mode: str, lam: float, tau: float, view_batch_size: int) -> FusionSettings:
+    if mode not in MODES:
+        raise ValueError(f"mode = {mode!r}: use one of {MODES}")
+    return FusionSettings(lam=lam, tau=tau, crop_fusion=mode == "twindiffusion", view_batch_size=view_batch_size)
+
+
+class PanoramaLatent:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "model": ("MODEL", {"tooltip": "The model the panorama is for: sets the latent's channel count "
+                                           "(4 for SD1.x/SD2.x/SDXL, 16 for SD3/Flux)."}),
+            "width": ("INT", {"default": 2048, "min": 64, "max": MAX_RESOLUTION, "step": 8,
+                              "tooltip": "Panorama width in pixels, a multiple of 8."}),
+            "height": ("INT", {"default": 512, "min": 64, "max": MAX_RESOLUTION, "step": 8,
+                               "tooltip": "Panorama height in pixels, a multiple of 8."}),
+            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64,
+                                   "tooltip": "Number of panoramas, each with its own noise."}),
+        }}
+
+    RETURN_TYPES = ("LATENT",)
+    OUTPUT_TOOLTIPS = ("An empty panorama latent for the panorama samplers.",)
+    FUNCTION = "generate"
+    CATEGORY = CATEGORY
+    DESCRIPTION = "An empty latent of panorama size with the channel count of the connected model."
+
+    def generate(self, model, width, height, batch_size=1):
+        latent_w, latent_h = _pixels_to_latent(width, "width"), _pixels_to_latent(height, "height")
+        channels = model.get_model_object("latent_format").latent_channels
+        samples = torch.zeros([batch_size, channels, latent_h, latent_w],
+                              device=comfy.model_management.intermediate_device())
+        return ({"samples": samples},)
+
+
+class CrossSamplingScheduler:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "window_size": ("INT", {"default": 0, "min": 0, "max": MAX_RESOLUTION, "step": 8, "tooltip":
+                            "Window size in pixels. 0 = the model's native size (512 for SD1.5/SD2-base, "
+                            "768 for SD2-v, 1024 for SDXL/SD3/Flux)."}),
+            "view_stride": ("INT", {"default": 0, "min": 0, "max": MAX_RESOLUTION, "step": 8, "tooltip":
+                            "Distance between neighbouring windows in pixels. 0 = a quarter of the window "
+                            "(the paper's 128 px for 512 px windows, 256 px for 1024). Smaller: more "
+                            "overlap, better blending, more model calls."}),
+            "cross_count": ("INT", {"default": 2, "min": 1, "max": 16, "tooltip":
+                            "Cross Sampling's c: the number of interleaved window groups; step i uses group "
+                            "i mod c. 1 switches Cross Sampling off. Paper: 2."}),
+            "cross_stride": ("INT", {"default": 0, "min": 0, "max": MAX_RESOLUTION, "step": 8, "tooltip":
+                             "Shift between groups in pixels. 0 = view_stride / cross_count (paper)."}),
+            "wrap_around": ("BOOLEAN", {"default": False, "tooltip":
+                            "360-degree panorama: windows run over the right edge into the left, so both "
+                            "ends join without a seam."}),
+        }}
+
+    RETURN_TYPES = (WINDOW_PLAN,)
+    RETURN_NAMES = ("windows",)
+    OUTPUT_TOOLTIPS = ("The window plan for the panorama sampler or model patch.",)
+    FUNCTION = "plan"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Plans the windows of a panorama: size, view stride and TwinDiffusion's Cross Sampling "
+                   "(c groups shifted by the cross stride, used in turn), optionally wrapping around for 360 degrees.")
+
+    def plan(self, window_size, view_stride, cross_count, cross_stride, wrap_around):
+        plan = WindowPlan(
+            window=_pixels_to_latent(window_size, "window_size") or None,
+            stride=_pixels_to_latent(view_stride, "view_stride") or None,
+            cross_count=cross_count,
+            cross_stride=_pixels_to_latent(cross_stride, "cross_stride") or None,
+            wrap_x=wrap_around,
+        )
+        validate_plan(plan)
+        return (plan,)
+
+
+def _optional_plan() -> dict:
+    return {"windows": (WINDOW_PLAN, {"tooltip": "A window plan from Cross Sampling Scheduler. Without one: "
+                                                 "native-size windows, the paper's view stride, c = 2."})}
+
+
+DEFAULT_PLAN = WindowPlan(cross_count=2)
+
+
+class TwinDiffusionModel:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL", {"tooltip": "The model to patch."}), **fusion_inputs()},
+                "optional": _optional_plan()}
+
+    RETURN_TYPES = ("MODEL",)
+    OUTPUT_TOOLTIPS = ("The model, sampling any latent as a panorama of windows.",)
+    FUNCTION = "patch"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Patches a model so that every sampler (KSampler, KSamplerAdvanced, SamplerCustomAdvanced) "
+                   "samples the latent as a TwinDiffusion panorama: overlapping windows with Crop Fusion and "
+                   "Cross Sampling, or plain MultiDiffusion.")
+
+    def patch(self, model, mode, lam, tau, view_batch_size, windows=None):
+        return (patch_model(model, windows or DEFAULT_PLAN, fusion_settings(mode, lam, tau, view_batch_size)),)
+
+
+class TwinCropFusionSampler:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "model": ("MODEL", {"tooltip": "The model used for denoising the panorama."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xffffffffffffffff, "control_after_generate": True,
+                                 "tooltip": "The random seed used for creating the noise."}),
+                "steps": ("INT", {"default": 50, "min": 1, "max": 10000, "tooltip": "Number of denoising steps."}),
+                "cfg": ("FLOAT", {"default": 7.5, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                                  "tooltip": "Classifier-free guidance scale."}),
+                "sampler_name": (comfy.samplers.KSampler.SAMPLERS, {"default": "euler",
+                                 "tooltip": "Any ComfyUI sampler."}),
+                "scheduler": (comfy.samplers.KSampler.SCHEDULERS, {"default": "normal",
+                              "tooltip": "Any ComfyUI scheduler."}),
+                "positive": ("CONDITIONING", {"tooltip": "What the panorama should show."}),
+                "negative": ("CONDITIONING", {"tooltip": "What it should not show."}),
+                "latent_image": ("LATENT", {"tooltip": "A Panorama Latent, or an encoded image for img2img."}),
+                "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
+                                      "tooltip": "Below 1 keeps part of the input latent (img2img)."}),
+                **fusion_inputs(),
+            },
+            "optional": _optional_plan(),
+        }
+
+    RETURN_TYPES = ("LATENT",)
+    OUTPUT_TOOLTIPS = ("The denoised panorama latent.",)
+    FUNCTION = "sample"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("KSampler for panoramas with TwinDiffusion: overlapping native-size windows, Crop Fusion "
+                   "(each window pulled towards its fused neighbours for the first tau of the steps) and "
+                   "Cross Sampling (interleaved window groups). mode = multidiffusion gives the baseline.")
+
+    def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
+               denoise, mode, lam, tau, view_batch_size, windows=None):
+        check_latent(model, latent_image)
+        patched = patch_model(model, windows or DEFAULT_PLAN, fusion_settings(mode, lam, tau, view_batch_size))
+        return comfy_nodes.common_ksampler(patched, seed, steps, cfg, sampler_name, scheduler, positive, negative,
+                                           latent_image, denoise=denoise)
