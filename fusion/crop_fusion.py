@@ -25,10 +25,11 @@ class Link(NamedTuple):
     mask: torch.Tensor
 
 
-def cut_windows(x: torch.Tensor, views: Views) -> torch.Tensor:
-    """(B, C, H, W) -> (N, B, C, h, w), one gather for all windows (columns
-    wrap modulo the width)."""
-    windows = x[:, :, views.rows[:, :, None], views.cols[:, None, :]]
+def cut_windows(x: torch.Tensor, views: Views, ids=None) -> torch.Tensor:
+    """(B, C, H, W) -> (N, B, C, h, w), one gather for all windows or those
+    in ``ids`` (columns wrap modulo the width)."""
+    rows, cols = (views.rows, views.cols) if ids is None else (views.rows[list(ids)], views.cols[list(ids)])
+    windows = x[:, :, rows[:, :, None], cols[:, None, :]]
     return windows.permute(2, 0, 1, 3, 4)
 
 

@@ -1,0 +1,193 @@
+"""Multi-Scale Diffusion (MSD, eq. 7-9 and Algorithm 1): a low-resolution
+pass guides each high-resolution window through one gradient step.
+
+Per step, on the pyramid z^1 (lowest) ... z^S = z of bilinear halvings:
+MultiDiffusion at the lowest level gives z_{t-1}^1; then for each higher level
+every window x_i of z_t^s takes
+
+    x_i <- x_i - omega_t * grad_x MSE(ds(Phi(x_i)), F_i'(z_{t-1}^{s-1}))
+
+and z_{t-1}^s is the merge of Phi of the updated windows.  Phi is one
+first-order step to the next sigma, Phi(x) = D(x) + r (x - D(x)) with
+r = sigma_next / sigma.  Since ComfyUI's sampler, not the wrapper, takes the
+step, the denoiser returns D_eff = (z_{t-1} - r z_t) / (1 - r), the estimate
+whose first-order step lands on the MSD result.
+
+omega is the paper's, whose latents are variance preserving: a gradient step
+there is a step of omega (1 + sigma^2) / (1 + sigma_next^2) on ComfyUI's
+variance-exploding latents (see :func:`omega_ve`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .crop_fusion import crop_fusion, cut_windows, merge_windows
+from .panorama import ModelFn, PanoramaDenoiser, fusion_active
+from .windows import MIN_WINDOW, Views
+
+DECAYS = ("cosine", "constant")
+DOWNSAMPLE_MODES = ("bilinear", "bicubic", "nearest")
+
+
+@dataclass(frozen=True)
+class MultiScaleSettings:
+    """MSD's S resolution levels (2 = one half-resolution guide), gradient
+    weight omega and its decay over the steps, and the down-sampling ds."""
+
+    levels: int = 2
+    omega: float = 10.0
+    decay: str = "cosine"
+    downsample: str = "bilinear"
+
+
+def validate_multiscale(settings: MultiScaleSettings, height: int | None = None, width: int | None = None,
+                        window: int | None = None) -> None:
+    """Raises ValueError naming the setting and the fix; with a latent size,
+    also checks that the pyramid fits it."""
+    if not settings.omega >= 0:
+        raise ValueError(f"omega = {settings.omega} must be >= 0 (paper: 10; 0 is plain MultiDiffusion)")
+    if settings.levels < 1:
+        raise ValueError(f"levels = {settings.levels} must be at least 1 (2 = one half-resolution guide)")
+    if settings.decay not in DECAYS:
+        raise ValueError(f"decay = {settings.decay!r}: use one of {DECAYS}")
+    if settings.downsample not in DOWNSAMPLE_MODES:
+        raise ValueError(f"downsample = {settings.downsample!r}: use one of {DOWNSAMPLE_MODES}")
+    if height is None or settings.levels == 1:
+        return
+    factor = 2 ** (settings.levels - 1)
+    if window is not None and height <= window and width <= window:
+        raise ValueError(
+            f"the latent ({height * 8}x{width * 8} px) fits in one window ({window * 8} px): it needs no lower "
+            f"resolution guide; use levels = 1 or remove the Multi-Scale Guidance node")
+    if min(height, width) // factor < MIN_WINDOW:
+        raise ValueError(
+            f"levels = {settings.levels} shrinks the {height * 8}x{width * 8} px panorama to "
+            f"{height // factor * 8}x{width // factor * 8} px at the lowest level, below {MIN_WINDOW * 8} px: "
+            f"use fewer levels")
+    if height % factor or width % factor:
+        raise ValueError(
+            f"levels = {settings.levels} halves the latent {settings.levels - 1} time(s), so the panorama's width "
+            f"and height must be multiples of {factor * 8} px (got {width * 8}x{height * 8}): adjust the size "
+            f"or use fewer levels")
+
+
+def omega_at(settings: MultiScaleSettings, step: int, num_steps: int) -> float:
+    """omega_t; the cosine decay (1 + cos(pi (T - t) / T)) / 2 with t = T - step
+    runs from omega at the first step towards 0 at the last."""
+    if settings.decay == "constant":
+        return settings.omega
+    return settings.omega * (1 + math.cos(math.pi * step / num_steps)) / 2
+
+
+def omega_ve(omega: float, sigma: float, sigma_next: float) -> float:
+    """The paper's step on variance-preserving latents z / sqrt(1 + sigma^2),
+    as a step on ComfyUI's latents z (the MSE scales by 1 / (1 + sigma_next^2)
+    and the gradient by sqrt(1 + sigma^2) twice)."""
+    return omega * (1 + sigma**2) / (1 + sigma_next**2)
+
+
+def downsample(x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """ds(): halves height and width (bilinear at exactly 1/2 is the 2x2 mean)."""
+    return F.interpolate(x, scale_factor=0.5, mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
+
+
+def pyramid(z: torch.Tensor, levels: int, mode: str) -> list[torch.Tensor]:
+    """[z^1 (lowest), ..., z^S = z]."""
+    out = [z]
+    for _ in range(levels - 1):
+        out.insert(0, downsample(out[0], mode))
+    return out
+
+
+def lower_crop(z_low: torch.Tensor, views: Views, ids) -> torch.Tensor:
+    """F_i'(z^{s-1}): the region of the lower level under windows ``ids``,
+    (n, B, C, h/2, w/2)."""
+    ids = list(ids)
+    rows = views.rows[ids][:, ::2] // 2
+    cols = (views.cols[ids][:, ::2] // 2) % z_low.shape[-1]
+    return z_low[:, :, rows[:, :, None], cols[:, None, :]].permute(2, 0, 1, 3, 4)
+
+
+def first_order_step(denoised: torch.Tensor, x: torch.Tensor, r: float) -> torch.Tensor:
+    """Phi: the DDIM / Euler step to sigma_next = r * sigma."""
+    return denoised + r * (x - denoised)
+
+
+def guided_windows(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tensor, sigma: torch.Tensor,
+                   ids, r: float, omega: float, mode: str, grad_context: Callable) -> torch.Tensor:
+    """Eq. 9 for a batch of windows (n*B, C, h, w): one forward with grad, one
+    backward, and the gradient step.  As windows sit in separate batch entries
+    the summed loss gives every window its own gradient.
+
+    The paper writes the squared norm but calls it an MSE loss; we sum over
+    pixels and average over latent channels.  With that, the gradient step
+    moves ds(Phi(x)) by about omega / (2 C) times its distance to the target
+    (C = 4): omega = 10 corrects the low frequencies about once and
+    omega >= 20 overshoots by more than twice, which is the paper's Fig. 5
+    (best at 10, collapse from 20).  The plain sum would make 10 unstable, the
+    mean over all elements would make it a no-op.
+    """
+    with grad_context():
+        x = windows.detach().clone().requires_grad_(True)
+        phi = first_order_step(model_fn(x, sigma, ids), x, r)
+        squared = (downsample(phi.float(), mode) - targets.float()) ** 2
+        loss = squared.flatten(2).sum(2).mean(1).sum()
+        (grad,) = torch.autograd.grad(loss, x)
+    return windows - omega * grad.to(windows.dtype)
+
+
+class MultiScaleDenoiser:
+    """D_eff(z, sigma) for MSD on top of a panorama denoiser (MultiDiffusion,
+    Crop Fusion, Cross Sampling as configured there)."""
+
+    def __init__(self, panorama: PanoramaDenoiser, settings: MultiScaleSettings):
+        validate_multiscale(settings)
+        self.panorama = panorama
+        self.settings = settings
+
+    def __call__(self, model_fn: ModelFn, x: torch.Tensor, sigma: torch.Tensor, step: int, num_steps: int,
+                 sigma_next: float, grad_context: Callable = torch.enable_grad) -> torch.Tensor:
+        omega = omega_at(self.settings, step, num_steps)
+        if omega == 0 or self.settings.levels == 1:
+            return self.panorama(model_fn, x, sigma, step, num_steps)
+        return self.multiscale_step(model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context)
+
+    def multiscale_step(self, model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context):
+        sigma_now = float(sigma.flatten()[0])
+        r = sigma_next / sigma_now
+        weight = omega_ve(omega, sigma_now, sigma_next)
+        levels = pyramid(x, self.settings.levels, self.settings.downsample)
+        z_prev = first_order_step(self.panorama(model_fn, levels[0], sigma, step, num_steps), levels[0], r)
+        for z in levels[1:]:
+            z_prev = self.guided_level(model_fn, z, z_prev, sigma, step, num_steps, r, weight, grad_context)
+        if r == 0:
+            return z_prev
+        return (z_prev - r * x) / (1 - r)
+
+    def guided_level(self, model_fn, z, z_low, sigma, step, num_steps, r, weight, grad_context):
+        """z_{t-1}^s: every window of z_t^s guided by z_{t-1}^{s-1}, stepped,
+        then fused (Crop Fusion, while active) and merged."""
+        views, count, links = self.panorama.layout(z, step)
+        windows = cut_windows(z, views)
+        batch = self.panorama.settings.view_batch_size
+        stepped = []
+        for start in range(0, len(views), batch):
+            ids = range(start, min(start + batch, len(views)))
+            chunk = windows[start:ids.stop].flatten(0, 1)
+            sigmas = sigma.repeat(len(ids))
+            targets = lower_crop(z_low, views, ids).flatten(0, 1)
+            guided = guided_windows(model_fn, chunk, targets, sigmas, ids, r, weight, self.settings.downsample,
+                                    grad_context)
+            phi = first_order_step(model_fn(guided, sigmas, ids), guided, r)
+            stepped.append(phi.view(len(ids), -1, *phi.shape[1:]))
+        stepped = torch.cat(stepped)
+        if fusion_active(self.panorama.settings, step, num_steps):
+            stepped = crop_fusion(stepped, links, self.panorama.settings.lam)
+        return merge_windows(stepped, views, count)
+

@@ -1,0 +1,132 @@
+import math
+
+import pytest
+import torch
+
+from fusion import FusionSettings, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, WindowPlan, resolve_plan
+from fusion.multiscale import downsample, guided_windows, lower_crop, omega_at, validate_multiscale
+from fusion.windows import plan_views
+from toy_models import conv_denoiser, karras_sigmas
+
+
+def euler_msd(msd, model_fn, x, sigmas):
+    n = len(sigmas) - 1
+    for i in range(n):
+        sigma = sigmas[i]
+        d = msd(model_fn, x, sigma.expand(x.shape[0]), i, n, float(sigmas[i + 1]))
+        x = x + (x - d) / sigma * (sigmas[i + 1] - sigma)
+    return x
+
+
+def euler_md(panorama, model_fn, x, sigmas):
+    n = len(sigmas) - 1
+    for i in range(n):
+        sigma = sigmas[i]
+        d = panorama(model_fn, x, sigma.expand(x.shape[0]), i, n)
+        x = x + (x - d) / sigma * (sigmas[i + 1] - sigma)
+    return x
+
+
+@pytest.fixture
+def problem():
+    plan = resolve_plan(WindowPlan(window=16, stride=8), 16)
+    x = torch.randn(1, 4, 32, 96, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 14.6
+    return plan, x, karras_sigmas(6), conv_denoiser(seed=7)
+
+
+@pytest.mark.parametrize("crop_fusion", [False, True])
+def test_omega_zero_is_multidiffusion(problem, crop_fusion):
+    plan, x, sigmas, model_fn = problem
+    panorama = PanoramaDenoiser(plan, FusionSettings(crop_fusion=crop_fusion))
+    md = euler_md(panorama, model_fn, x, sigmas)
+    msd = MultiScaleDenoiser(panorama, MultiScaleSettings(omega=0.0))
+    assert torch.equal(euler_msd(msd, model_fn, x, sigmas), md)
+    # the full algorithm with a zero step, not the short cut, lands on the same result
+    full = lambda f, z, s, i, n, s_next: msd.multiscale_step(f, z, s, i, n, s_next, 0.0, torch.enable_grad)
+    torch.testing.assert_close(euler_msd(full, model_fn, x, sigmas), md, rtol=1e-10, atol=1e-10)
+
+
+def test_gradient_matches_finite_differences():
+    model_fn = conv_denoiser(seed=3)
+    views = plan_views(resolve_plan(WindowPlan(window=8, stride=4), 8), 8, 16)
+    z = torch.randn(1, 4, 8, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    z_low = torch.randn(1, 4, 4, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    ids = [1]
+    x = z[..., 4:12].clone()
+    target = lower_crop(z_low, views, ids).flatten(0, 1)
+    sigma, r, omega = torch.tensor([2.0], dtype=torch.float64), 0.6, 1.0
+    grad = x - guided_windows(model_fn, x, target, sigma, ids, r, omega, "bilinear", torch.enable_grad)
+
+    def loss(v):
+        phi = model_fn(v, sigma) * (1 - r) + r * v
+        return ((downsample(phi) - target) ** 2).sum((2, 3)).mean()
+
+    eps = 1e-6
+    numeric = torch.zeros_like(x).flatten()
+    for k in range(x.numel()):
+        e = torch.zeros_like(x).flatten()
+        e[k] = eps
+        numeric[k] = (loss(x + e.view_as(x)) - loss(x - e.view_as(x))) / (2 * eps)
+    error = (grad.flatten() - numeric).abs().max() / numeric.abs().max()
+    assert error < 1e-7, error
+
+
+def test_lower_crop_is_the_region_under_the_window():
+    views = plan_views(resolve_plan(WindowPlan(window=8, stride=4), 8), 8, 24)
+    z_low = torch.arange(4 * 12, dtype=torch.float64).view(1, 1, 4, 12)
+    crops = lower_crop(z_low, views, range(len(views)))
+    for i, left in enumerate(views.lefts):
+        assert torch.equal(crops[i, 0], z_low[0, :, :, left // 2:left // 2 + 4])
+
+
+def test_cosine_decay_schedule():
+    s = MultiScaleSettings(omega=10.0)
+    assert omega_at(s, 0, 50) == 10.0
+    assert math.isclose(omega_at(s, 25, 50), 5.0)
+    assert 0 < omega_at(s, 49, 50) < 0.01
+    values = [omega_at(s, i, 50) for i in range(50)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+    assert omega_at(MultiScaleSettings(omega=3.0, decay="constant"), 40, 50) == 3.0
+
+
+def test_guidance_pulls_the_layout_towards_the_low_resolution_pass(problem):
+    """With omega > 0 the result down-sampled is closer to a low-resolution
+    MultiDiffusion pass from the down-sampled noise than with omega = 0."""
+    plan, x, sigmas, model_fn = problem
+    panorama = PanoramaDenoiser(plan, FusionSettings(crop_fusion=False))
+    low = euler_md(panorama, model_fn, downsample(x), sigmas)
+
+    def distance(omega):
+        msd = MultiScaleDenoiser(panorama, MultiScaleSettings(omega=omega))
+        return ((downsample(euler_msd(msd, model_fn, x, sigmas)) - low) ** 2).mean().item()
+
+    assert distance(10.0) < 0.9 * distance(0.0)
+
+
+def test_memory_is_bounded_by_the_view_batch():
+    """The gradient pass only ever sees view_batch_size windows."""
+    seen = []
+    base = conv_denoiser(seed=1)
+
+    def model_fn(x, sigma, ids=None):
+        seen.append(x.shape[0])
+        return base(x, sigma)
+
+    plan = resolve_plan(WindowPlan(window=16, stride=4), 16)
+    msd = MultiScaleDenoiser(PanoramaDenoiser(plan, FusionSettings(view_batch_size=3)), MultiScaleSettings())
+    x = torch.randn(2, 4, 32, 128, dtype=torch.float64)
+    msd(model_fn, x, torch.full((2,), 5.0, dtype=torch.float64), 0, 10, 4.0)
+    assert max(seen) == 3 * 2
+
+
+@pytest.mark.parametrize("kwargs,size,match", [
+    (dict(omega=-1.0), None, "omega"),
+    (dict(levels=0), None, "levels"),
+    (dict(levels=6), (128, 512), "below"),
+    (dict(levels=2), (64, 64), "fits in one window"),
+    (dict(levels=3), (102, 512), "multiples"),
+    (dict(decay="linear"), None, "decay"),
+])
+def test_bad_multiscale_settings_name_the_setting(kwargs, size, match):
+    with pytest.raises(ValueError, match=match):
+        validate_multiscale(MultiScaleSettings(**kwargs), *(size or (None, None)), 64 if size else None)
