@@ -1,10 +1,12 @@
-from .panorama_nodes import CrossSamplingScheduler, PanoramaLatent, TwinCropFusionSampler, TwinDiffusionModel
+from .panorama_nodes import (CrossSamplingScheduler, MultiScaleGuidance, PanoramaLatent, TwinCropFusionSampler,
+                             TwinDiffusionModel)
 
 NODE_CLASS_MAPPINGS = {
     "PanoramaLatent": PanoramaLatent,
     "CrossSamplingScheduler": CrossSamplingScheduler,
     "TwinCropFusionSampler": TwinCropFusionSampler,
     "TwinDiffusionModel": TwinDiffusionModel,
+    "MultiScaleGuidance": MultiScaleGuidance,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -12,4 +14,5 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "CrossSamplingScheduler": "Cross Sampling Scheduler (panorama windows)",
     "TwinCropFusionSampler": "TwinDiffusion Panorama Sampler",
     "TwinDiffusionModel": "TwinDiffusion Panorama (model patch)",
+    "MultiScaleGuidance": "Multi-Scale Guidance (MSD)",
 }

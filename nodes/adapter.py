@@ -11,6 +11,7 @@ the user's inputs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import torch
@@ -18,7 +19,8 @@ import torch
 import comfy.model_base
 import comfy.model_management
 
-from ..fusion import FusionSettings, PanoramaDenoiser, Views, WindowPlan, resolve_plan, schedule_step
+from ..fusion import (FusionSettings, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views, WindowPlan,
+                      resolve_plan, schedule_step, validate_multiscale)
 from ..fusion.crop_fusion import cut_windows
 
 LATENT_SCALE = 8  # pixels per latent pixel for every model family the pack targets
@@ -60,23 +62,25 @@ def check_latent(model, latent: dict, name: str = "latent_image") -> None:
 class PanoramaWrapper:
     """ComfyUI's ``model_function_wrapper`` for panorama sampling."""
 
-    def __init__(self, model, plan: WindowPlan, settings: FusionSettings, previous=None):
+    def __init__(self, model, plan: WindowPlan, settings: FusionSettings, previous=None,
+                 multiscale: MultiScaleSettings | None = None):
         self.plan = resolve_plan(plan, native_window(model))
         self.denoiser = PanoramaDenoiser(self.plan, settings)
+        self.multiscale = None if multiscale is None else MultiScaleDenoiser(self.denoiser, multiscale)
+        self.diffusion_model = model.model.diffusion_model
         self.previous = previous  # another node's wrapper, called per window batch
         self.sdxl_embedder = model.model.embedder if isinstance(model.model, comfy.model_base.SDXL) else None
         self._sigma_lists: dict = {}
         self._window_adm: dict = {}
 
-    def schedule_position(self, sigma: torch.Tensor, options: dict) -> tuple[int, int]:
+    def schedule(self, options: dict) -> list[float] | None:
         sigmas = options.get("sample_sigmas")
         if sigmas is None:
-            return 0, 1
+            return None
         key = (id(sigmas), sigmas.shape[0])
         if key not in self._sigma_lists:
             self._sigma_lists = {key: sigmas.tolist()}  # one host copy per run, not per call
-        sigma_list = self._sigma_lists[key]
-        return schedule_step(float(sigma.flatten()[0]), sigma_list), len(sigma_list) - 1
+        return self._sigma_lists[key]
 
     def __call__(self, apply_model, args: dict) -> torch.Tensor:
         x, sigma, c = args["input"], args["timestep"], args["c"]
@@ -84,15 +88,29 @@ class PanoramaWrapper:
             raise ValueError("ControlNet / T2I-Adapter conditioning is not supported by the panorama sampler yet: "
                              "its hint is computed for the whole latent, not per window. Remove the "
                              "Apply ControlNet node from this sampler's conditioning, or use a plain KSampler.")
-        step, num_steps = self.schedule_position(sigma, c.get("transformer_options", {}))
+        sigmas = self.schedule(c.get("transformer_options", {}))
+        sigma_now = float(sigma.flatten()[0])
+        step = 0 if sigmas is None else schedule_step(sigma_now, sigmas)
+        num_steps = 1 if sigmas is None else len(sigmas) - 1
 
-        def model_fn(x_windows: torch.Tensor, sigma_windows: torch.Tensor, ids) -> torch.Tensor:
+        def model_fn(x_windows: torch.Tensor, sigma_windows: torch.Tensor, views: Views, ids) -> torch.Tensor:
             comfy.model_management.throw_exception_if_processing_interrupted()
-            views = self.denoiser.views(x, step)
-            window_c = c if views.covers_whole_latent else self.window_conditioning(c, x, views, ids)
+            whole = views.covers_whole_latent and (views.height, views.width) == tuple(x.shape[-2:])
+            window_c = c if whole else self.window_conditioning(c, x, views, ids)
+            if torch.is_grad_enabled():  # Multi-Scale's gradient pass
+                sigma_windows = _keep_grad_path(sigma_windows)
+                window_c = {k: _keep_grad_path(v) if torch.is_tensor(v) else v for k, v in window_c.items()}
             return self.call_model(apply_model, x_windows, sigma_windows, window_c, args["cond_or_uncond"])
 
-        return self.denoiser(model_fn, x, sigma, step, num_steps)
+        if self.multiscale is None:
+            return self.denoiser(model_fn, x, sigma, step, num_steps)
+        if sigmas is None:
+            raise ValueError("Multi-Scale Guidance needs the sampler's sigma schedule, which this sampler does not "
+                             "pass on: use KSampler, KSamplerAdvanced, SamplerCustom(Advanced) or the panorama sampler")
+        validate_multiscale(self.multiscale.settings, *x.shape[-2:], self.plan.window)
+        sigma_next = min(sigmas[step + 1], sigma_now)
+        return self.multiscale(model_fn, x, sigma, step, num_steps, sigma_next,
+                               lambda: gradients_through(self.diffusion_model))
 
     def call_model(self, apply_model, x, sigma, c, cond_or_uncond):
         if self.previous is not None:
@@ -102,8 +120,9 @@ class PanoramaWrapper:
     def window_conditioning(self, c: dict, x: torch.Tensor, views: Views, ids) -> dict:
         """Conditioning for a batch of windows, window-major like the inputs:
         spatial tensors (``c_concat`` of inpaint models and the like) are cut
-        per window, SDXL's crop and target size are set per window, the rest
-        is repeated."""
+        per window (after following the latent down the Multi-Scale pyramid),
+        SDXL's crop and target size are set per window, the rest is
+        repeated."""
         n, batch = len(ids), x.shape[0]
         out = {}
         for key, value in c.items():
@@ -113,6 +132,8 @@ class PanoramaWrapper:
                     if listed in value:
                         value[listed] = list(value[listed]) * n
             elif torch.is_tensor(value) and value.ndim == 4 and value.shape[-2:] == x.shape[-2:]:
+                if value.shape[-2:] != (views.height, views.width):
+                    value = torch.nn.functional.interpolate(value, size=(views.height, views.width), mode="area")
                 value = cut_windows(value, views, ids).flatten(0, 1)
             elif torch.is_tensor(value) and value.ndim >= 1 and value.shape[0] == batch:
                 value = value.repeat(n, *([1] * (value.ndim - 1)))
@@ -138,7 +159,39 @@ class PanoramaWrapper:
         return torch.cat([y[:, :SDXL_ADM_CROP], crop], dim=1)
 
 
-def patch_model(model, plan: WindowPlan, settings: FusionSettings):
+def _keep_grad_path(tensor: torch.Tensor) -> torch.Tensor:
+    # weights, sigmas and conditioning made under inference_mode are inference
+    # tensors, which autograd cannot save for backward; a normal copy can be
+    return tensor.clone() if tensor.is_inference() else tensor
+
+
+@contextlib.contextmanager
+def gradients_through(diffusion_model: torch.nn.Module):
+    """Lets autograd run through a ComfyUI model inside node execution, which
+    runs under ``torch.inference_mode()``: leaves inference mode, enables
+    grad, and gives every ComfyUI layer a weight and bias function, which
+    makes ComfyUI hand the layer a fresh (non-inference) copy of its weights.
+    Only for the gradient pass: the copies cost one weight copy per layer per
+    forward, and they are dropped on exit."""
+    layers = [m for m in diffusion_model.modules() if hasattr(m, "weight_function")]
+    saved = [(m.__dict__.get("weight_function"), m.__dict__.get("bias_function")) for m in layers]
+    with torch.inference_mode(False), torch.enable_grad():
+        for m in layers:
+            # instance lists: the class-level defaults are shared by every layer
+            m.weight_function = [*m.weight_function, _keep_grad_path]
+            m.bias_function = [*m.bias_function, _keep_grad_path]
+        try:
+            yield
+        finally:
+            for m, (weight_fns, bias_fns) in zip(layers, saved):
+                for name, fns in (("weight_function", weight_fns), ("bias_function", bias_fns)):
+                    if fns is None:
+                        del m.__dict__[name]
+                    else:
+                        setattr(m, name, fns)
+
+
+def patch_model(model, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None):
     """A clone of ``model`` whose every evaluation is a panorama evaluation;
     the input MODEL is left untouched."""
     patched = model.clone()
@@ -146,5 +199,5 @@ def patch_model(model, plan: WindowPlan, settings: FusionSettings):
     if isinstance(previous, PanoramaWrapper):
         logging.warning("Panorama: the model was already patched for panoramas; the new settings replace the old")
         previous = previous.previous
-    patched.set_model_unet_function_wrapper(PanoramaWrapper(patched, plan, settings, previous))
+    patched.set_model_unet_function_wrapper(PanoramaWrapper(patched, plan, settings, previous, multiscale))
     return patched

@@ -8,11 +8,13 @@ import comfy.model_management
 import comfy.samplers
 import nodes as comfy_nodes  # ComfyUI's top-level module, not this package
 
-from ..fusion import FusionSettings, WindowPlan, validate_plan
+from ..fusion import FusionSettings, MultiScaleSettings, WindowPlan, validate_multiscale, validate_plan
+from ..fusion.multiscale import DECAYS, DOWNSAMPLE_MODES
 from .adapter import LATENT_SCALE, check_latent, patch_model
 
 CATEGORY = "sampling/panorama"
 WINDOW_PLAN = "PANORAMA_WINDOWS"
+MULTISCALE = "PANORAMA_MULTISCALE"
 MAX_RESOLUTION = comfy_nodes.MAX_RESOLUTION
 MODES = ["twindiffusion", "multidiffusion"]
 
@@ -116,9 +118,44 @@ class CrossSamplingScheduler:
         return (plan,)
 
 
-def _optional_plan() -> dict:
+def _optional_inputs() -> dict:
     return {"windows": (WINDOW_PLAN, {"tooltip": "A window plan from Cross Sampling Scheduler. Without one: "
-                                                 "native-size windows, the paper's view stride, c = 2."})}
+                                                 "native-size windows, the paper's view stride, c = 2."}),
+            "multiscale": (MULTISCALE, {"tooltip": "Multi-Scale Guidance: a low-resolution pass guides every "
+                                                   "window, for panoramas larger than the model in both "
+                                                   "directions."})}
+
+
+class MultiScaleGuidance:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "levels": ("INT", {"default": 2, "min": 1, "max": 5, "tooltip":
+                       "Resolution levels S: 2 guides the panorama with a half-resolution pass, 3 adds a "
+                       "quarter-resolution one. 1 switches guidance off."}),
+            "omega": ("FLOAT", {"default": 10.0, "min": 0.0, "max": 100.0, "step": 0.5, "tooltip":
+                      "Gradient weight: how strongly each window is pulled towards the lower level's layout. "
+                      "Paper: 10; 0 is plain MultiDiffusion; 20 and more can collapse the image."}),
+            "decay": (list(DECAYS), {"default": "cosine", "tooltip":
+                      "cosine: omega (1 + cos(pi t/T)) / 2, strong early when the layout forms, fading out "
+                      "(paper). constant: omega at every step."}),
+            "downsample": (list(DOWNSAMPLE_MODES), {"default": "bilinear", "tooltip":
+                           "The down-sampling ds between levels (paper: bilinear)."}),
+        }}
+
+    RETURN_TYPES = (MULTISCALE,)
+    RETURN_NAMES = ("multiscale",)
+    OUTPUT_TOOLTIPS = ("Multi-Scale Diffusion settings for the panorama sampler or model patch.",)
+    FUNCTION = "configure"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Multi-Scale Diffusion: each step, a lower-resolution MultiDiffusion pass sets the layout and "
+                   "every full-resolution window takes one gradient step (through the model) towards it, so "
+                   "panoramas extended in both directions stay one coherent scene. About 4x the model time.")
+
+    def configure(self, levels, omega, decay, downsample):
+        settings = MultiScaleSettings(levels=levels, omega=omega, decay=decay, downsample=downsample)
+        validate_multiscale(settings)
+        return (settings,)
 
 
 DEFAULT_PLAN = WindowPlan(cross_count=2)
@@ -128,7 +165,7 @@ class TwinDiffusionModel:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL", {"tooltip": "The model to patch."}), **fusion_inputs()},
-                "optional": _optional_plan()}
+                "optional": _optional_inputs()}
 
     RETURN_TYPES = ("MODEL",)
     OUTPUT_TOOLTIPS = ("The model, sampling any latent as a panorama of windows.",)
@@ -138,8 +175,9 @@ class TwinDiffusionModel:
                    "samples the latent as a TwinDiffusion panorama: overlapping windows with Crop Fusion and "
                    "Cross Sampling, or plain MultiDiffusion.")
 
-    def patch(self, model, mode, lam, tau, view_batch_size, windows=None):
-        return (patch_model(model, windows or DEFAULT_PLAN, fusion_settings(mode, lam, tau, view_batch_size)),)
+    def patch(self, model, mode, lam, tau, view_batch_size, windows=None, multiscale=None):
+        settings = fusion_settings(mode, lam, tau, view_batch_size)
+        return (patch_model(model, windows or DEFAULT_PLAN, settings, multiscale),)
 
 
 class TwinCropFusionSampler:
@@ -164,7 +202,7 @@ class TwinCropFusionSampler:
                                       "tooltip": "Below 1 keeps part of the input latent (img2img)."}),
                 **fusion_inputs(),
             },
-            "optional": _optional_plan(),
+            "optional": _optional_inputs(),
         }
 
     RETURN_TYPES = ("LATENT",)
@@ -176,8 +214,9 @@ class TwinCropFusionSampler:
                    "Cross Sampling (interleaved window groups). mode = multidiffusion gives the baseline.")
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
-               denoise, mode, lam, tau, view_batch_size, windows=None):
+               denoise, mode, lam, tau, view_batch_size, windows=None, multiscale=None):
         check_latent(model, latent_image)
-        patched = patch_model(model, windows or DEFAULT_PLAN, fusion_settings(mode, lam, tau, view_batch_size))
+        settings = fusion_settings(mode, lam, tau, view_batch_size)
+        patched = patch_model(model, windows or DEFAULT_PLAN, settings, multiscale)
         return comfy_nodes.common_ksampler(patched, seed, steps, cfg, sampler_name, scheduler, positive, negative,
                                            latent_image, denoise=denoise)
