@@ -1,0 +1,285 @@
+"""The pack in a real ComfyUI: example workflows through ComfyUI's executor,
+equivalences on real model classes, samplers, interrupt, bad input.
+
+Models are the tiny random-weight checkpoints of ``tiny_models`` (real SD1.5,
+SD2-v and SDXL-family architectures, reduced in depth), loaded by
+CheckpointLoaderSimple.  Workflows are shrunk (steps, size, window) so the
+tier runs in minutes on two CPU cores; the graph is the example's own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import torch
+
+import harness
+
+pytestmark = pytest.mark.host
+
+WORKFLOWS = sorted((harness.REPO_ROOT / "example_workflows").glob("*.json"))
+SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
+
+
+def pack_module(comfy, name):
+    return sys.modules[f"{comfy.pack_module_name}.{name}"]
+
+
+@pytest.fixture(scope="module")
+def sd15(comfy, tiny_checkpoints):
+    with torch.inference_mode():
+        model, clip, vae = harness.load_checkpoint(tiny_checkpoints["sd15"])
+        import nodes
+        encode = nodes.CLIPTextEncode()
+        positive = encode.encode(clip, "a wide mountain panorama")[0]
+        negative = encode.encode(clip, "blurry")[0]
+    return model, positive, negative
+
+
+def sampler(comfy):
+    import nodes
+    return nodes.NODE_CLASS_MAPPINGS["TwinCropFusionSampler"]()
+
+
+def run_panorama(comfy, model, positive, negative, latent, *, steps=2, sampler_name="euler",
+                 scheduler="normal", mode="twindiffusion", windows=None, multiscale=None, seed=3, denoise=1.0,
+                 lam=1.0, tau=0.5, view_batch_size=4):
+    with torch.inference_mode():
+        return sampler(comfy).sample(model, seed, steps, 4.0, sampler_name, scheduler, positive, negative, latent,
+                                     denoise, mode, lam, tau, view_batch_size, windows, multiscale)[0]["samples"]
+
+
+def plan(comfy, window=128, stride=32, c=1, cross=0, wrap=False):
+    import nodes
+    return nodes.NODE_CLASS_MAPPINGS["CrossSamplingScheduler"]().plan(window, stride, c, cross, wrap)[0]
+
+
+def test_pack_registers_its_nodes_with_tooltips_and_descriptions(comfy):
+    import nodes
+    assert comfy.pack_loaded, comfy.pack_error
+    expected = {"PanoramaLatent", "CrossSamplingScheduler", "TwinCropFusionSampler", "TwinDiffusionModel",
+                "MultiScaleGuidance"}
+    assert expected <= set(comfy.pack_nodes)
+    for name in expected:
+        cls = nodes.NODE_CLASS_MAPPINGS[name]
+        assert cls.CATEGORY == "sampling/panorama" and cls.DESCRIPTION
+        assert name in nodes.NODE_DISPLAY_NAME_MAPPINGS
+        for group in cls.INPUT_TYPES().values():
+            for input_name, spec in group.items():
+                assert len(spec) > 1 and spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_example_workflow_executes(path, comfy, tiny_checkpoints):
+    workflow = json.loads(path.read_text())
+    kind = "sdxl" if "sdxl" in path.stem else "sd15"
+    msd = "msd" in path.stem
+    overrides = {
+        "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints[kind]},
+        "PanoramaLatent": {"width": 512, "height": 256 if msd else 128},
+        "CrossSamplingScheduler": SMALL_PLAN,
+        "TwinCropFusionSampler": {"steps": 2},
+    }
+    prompt = harness.ui_to_api(workflow, overrides)
+    ids = {entry["class_type"]: node_id for node_id, entry in prompt.items()}
+    result = harness.run_prompt(prompt, outputs=[ids["VAEDecode"], ids["TwinCropFusionSampler"]])
+    assert result.success, result.errors
+    image = result.output(ids["VAEDecode"])
+    assert image.shape == (1, 256 if msd else 128, 512, 3) and torch.isfinite(image).all()
+    latent = result.output(ids["TwinCropFusionSampler"])["samples"]
+    assert torch.isfinite(latent).all() and latent.std() > 0
+    assert result.events_named("progress"), "the sampler reported no progress"
+    if msd:
+        layers = [m for m in harness.load_checkpoint(tiny_checkpoints[kind])[0].model.diffusion_model.modules()
+                  if hasattr(m, "weight_function")]
+        assert all(not any(getattr(f, "__name__", "") == "_keep_grad_path" for f in m.weight_function)
+                   for m in layers), "the gradient pass left weight functions behind"
+
+
+def test_one_window_covering_the_latent_is_the_plain_ksampler(comfy, sd15):
+    import nodes
+    model, positive, negative = sd15
+    latent = {"samples": torch.zeros(1, 4, 16, 16)}
+    ours = run_panorama(comfy, model, positive, negative, latent, steps=3, sampler_name="dpmpp_2m",
+                        scheduler="karras", windows=plan(comfy, window=128))
+    with torch.inference_mode():
+        plain = nodes.common_ksampler(model, 3, 3, 4.0, "dpmpp_2m", "karras", positive, negative, latent)[0]["samples"]
+    torch.testing.assert_close(ours, plain, rtol=0, atol=0)
+
+
+def test_same_seed_same_panorama(comfy, sd15):
+    model, positive, negative = sd15
+    latent = {"samples": torch.zeros(1, 4, 16, 48)}
+    a = run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy, c=2))
+    b = run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy, c=2))
+    assert torch.equal(a, b)
+    c = run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy, c=2), seed=4)
+    assert not torch.equal(a, c)
+
+
+def test_tau_zero_and_huge_lambda_are_multidiffusion(comfy, sd15):
+    model, positive, negative = sd15
+    latent = {"samples": torch.zeros(1, 4, 16, 48)}
+    md = run_panorama(comfy, model, positive, negative, latent, mode="multidiffusion", windows=plan(comfy))
+    assert torch.equal(run_panorama(comfy, model, positive, negative, latent, tau=0.0, windows=plan(comfy)), md)
+    big = run_panorama(comfy, model, positive, negative, latent, lam=1e9, tau=1.0, windows=plan(comfy))
+    torch.testing.assert_close(big, md, rtol=1e-4, atol=1e-4)
+    twin = run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy))
+    assert (twin - md).abs().max() > 1e-3
+
+
+def test_omega_zero_is_multidiffusion_on_a_real_model(comfy, sd15):
+    import nodes
+    model, positive, negative = sd15
+    latent = {"samples": torch.zeros(1, 4, 32, 48)}
+    ms = nodes.NODE_CLASS_MAPPINGS["MultiScaleGuidance"]().configure(2, 0.0, "cosine", "bilinear")[0]
+    md = run_panorama(comfy, model, positive, negative, latent, mode="multidiffusion", windows=plan(comfy))
+    msd0 = run_panorama(comfy, model, positive, negative, latent, mode="multidiffusion", windows=plan(comfy),
+                        multiscale=ms)
+    assert torch.equal(md, msd0)
+
+
+@pytest.mark.parametrize("scheduler", ["normal", "karras", "simple"])
+@pytest.mark.parametrize("sampler_name", ["euler", "euler_ancestral", "dpmpp_2m", "heun", "ddim", "uni_pc"])
+def test_samplers_and_schedulers(sampler_name, scheduler, comfy, sd15):
+    model, positive, negative = sd15
+    out = run_panorama(comfy, model, positive, negative, {"samples": torch.zeros(1, 4, 16, 40)},
+                       sampler_name=sampler_name, scheduler=scheduler, windows=plan(comfy, c=2))
+    assert out.shape == (1, 4, 16, 40) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("kind", ["sd2v", "sdxl"])
+def test_other_model_families(kind, comfy, tiny_checkpoints):
+    import nodes
+    with torch.inference_mode():
+        model, clip, _ = harness.load_checkpoint(tiny_checkpoints[kind])
+        positive = nodes.CLIPTextEncode().encode(clip, "a panorama")[0]
+        negative = nodes.CLIPTextEncode().encode(clip, "")[0]
+    out = run_panorama(comfy, model, positive, negative, {"samples": torch.zeros(1, 4, 16, 40)},
+                       windows=plan(comfy, c=2))
+    assert torch.isfinite(out).all()
+
+
+def test_sdxl_windows_get_their_own_crop_conditioning(comfy, tiny_checkpoints):
+    adapter = pack_module(comfy, "nodes.adapter")
+    fusion = pack_module(comfy, "fusion")
+    with torch.inference_mode():
+        model = harness.load_checkpoint(tiny_checkpoints["sdxl"])[0]
+        wrapper = adapter.PanoramaWrapper(model, fusion.WindowPlan(16, 8), fusion.FusionSettings())
+        views = fusion.plan_views(wrapper.plan, 16, 48)
+        y = torch.randn(2, 2816)
+        c = {"c_crossattn": torch.randn(2, 77, 2048), "y": y, "transformer_options": {"cond_or_uncond": [0, 1]}}
+        out = wrapper.window_conditioning(c, torch.zeros(2, 4, 16, 48), views, [0, 1, 2])
+    assert out["y"].shape == (6, 2816) and out["c_crossattn"].shape == (6, 77, 2048)
+    assert torch.equal(out["y"][:, :adapter.SDXL_ADM_CROP], y.repeat(3, 1)[:, :adapter.SDXL_ADM_CROP])
+    crops = out["y"][:, adapter.SDXL_ADM_CROP:]
+    assert torch.equal(crops[0], crops[1])  # cond and uncond of one window agree
+    assert not torch.equal(crops[0], crops[2])  # windows differ
+    assert out["transformer_options"]["cond_or_uncond"] == [0, 1] * 3
+
+
+def test_img2img_and_batches(comfy, sd15):
+    model, positive, negative = sd15
+    start = torch.randn(2, 4, 16, 40)
+    out = run_panorama(comfy, model, positive, negative, {"samples": start}, denoise=0.5, windows=plan(comfy))
+    assert out.shape == (2, 4, 16, 40) and torch.isfinite(out).all()
+    assert not torch.equal(out[0], out[1])
+
+
+def test_model_patch_with_core_ksampler_equals_the_panorama_sampler(comfy, tiny_checkpoints):
+    """TwinDiffusionModel -> KSampler gives what TwinCropFusionSampler gives."""
+    windows = {"class_type": "CrossSamplingScheduler",
+               "inputs": {"window_size": 128, "view_stride": 32, "cross_count": 2, "cross_stride": 0,
+                          "wrap_around": False}}
+    common = {"seed": 5, "steps": 2, "cfg": 4.0, "sampler_name": "euler", "scheduler": "normal",
+              "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}
+    fusion = {"mode": "twindiffusion", "lam": 1.0, "tau": 0.5, "view_batch_size": 4, "windows": ["5", 0]}
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": tiny_checkpoints["sd15"]}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "mountains", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+        "4": {"class_type": "PanoramaLatent", "inputs": {"model": ["1", 0], "width": 384, "height": 128,
+                                                         "batch_size": 1}},
+        "5": windows,
+        "6": {"class_type": "TwinCropFusionSampler", "inputs": {"model": ["1", 0], **common, **fusion}},
+        "7": {"class_type": "TwinDiffusionModel", "inputs": {"model": ["1", 0], **fusion}},
+        "8": {"class_type": "KSampler", "inputs": {"model": ["7", 0], **common}},
+    }
+    result = harness.run_prompt(prompt, outputs=["6", "8", "1"])
+    assert result.success, result.errors
+    assert torch.equal(result.output("6")["samples"], result.output("8")["samples"])
+    assert "model_function_wrapper" not in result.output("1").model_options  # the input MODEL is untouched
+
+
+def test_interrupt_stops_cleanly_and_leaves_the_model_unpatched(comfy, tiny_checkpoints):
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": tiny_checkpoints["sd15"]}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "mountains", "clip": ["1", 1]}},
+        "4": {"class_type": "PanoramaLatent", "inputs": {"model": ["1", 0], "width": 512, "height": 256,
+                                                         "batch_size": 1}},
+        "5": {"class_type": "MultiScaleGuidance", "inputs": {"levels": 2, "omega": 10.0, "decay": "cosine",
+                                                             "downsample": "bilinear"}},
+        "6": {"class_type": "TwinCropFusionSampler", "inputs": {
+            "model": ["1", 0], "seed": 1, "steps": 30, "cfg": 4.0, "sampler_name": "euler", "scheduler": "normal",
+            "positive": ["2", 0], "negative": ["2", 0], "latent_image": ["4", 0], "denoise": 1.0,
+            "mode": "twindiffusion", "lam": 1.0, "tau": 0.5, "view_batch_size": 4, "multiscale": ["5", 0]}},
+    }
+
+    def interrupt_after_first_step(event, data):
+        if event == "progress" and data.get("value", 0) >= 1:
+            harness.request_interrupt()
+
+    result = harness.run_prompt(prompt, outputs=["6", "1"], check=False, on_event=interrupt_after_first_step)
+    assert result.interrupted and not result.success
+    assert "6" not in result.outputs
+    model = harness.load_checkpoint(tiny_checkpoints["sd15"])[0]
+    assert "model_function_wrapper" not in model.model_options
+    for m in model.model.diffusion_model.modules():
+        if hasattr(m, "weight_function"):
+            assert all(getattr(f, "__name__", "") != "_keep_grad_path" for f in m.weight_function + m.bias_function)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("channels", "channels but the model expects 4"),
+    ("nan", "NaN"),
+    ("width", "not a multiple of 8"),
+    ("stride", "larger than the window"),
+    ("cross", "cross count"),
+    ("lam", "lambda"),
+    ("tau", "tau"),
+    ("omega", "omega"),
+    ("levels", "shrinks"),
+    ("one_window_msd", "fits in one window"),
+])
+def test_bad_input_names_the_input(case, match, comfy, sd15):
+    import nodes
+    model, positive, negative = sd15
+    mapping = nodes.NODE_CLASS_MAPPINGS
+    latent = {"samples": torch.zeros(1, 4, 16, 40)}
+    kwargs = {}
+    with pytest.raises(ValueError, match=match):
+        if case == "channels":
+            latent = {"samples": torch.randn(1, 16, 16, 40)}
+        elif case == "nan":
+            latent = {"samples": torch.full((1, 4, 16, 40), float("nan"))}
+        elif case == "width":
+            mapping["PanoramaLatent"]().generate(model, 1001, 512, 1)
+        elif case == "stride":
+            plan(comfy, window=128, stride=256)
+        elif case == "cross":
+            plan(comfy, window=128, stride=16, c=3)
+        elif case == "lam":
+            kwargs["lam"] = -1.0
+        elif case == "tau":
+            kwargs["tau"] = 2.0
+        elif case == "omega":
+            mapping["MultiScaleGuidance"]().configure(2, -1.0, "cosine", "bilinear")
+        elif case == "levels":
+            kwargs["multiscale"] = mapping["MultiScaleGuidance"]().configure(3, 10.0, "cosine", "bilinear")[0]
+        elif case == "one_window_msd":
+            latent = {"samples": torch.zeros(1, 4, 16, 16)}
+            kwargs["multiscale"] = mapping["MultiScaleGuidance"]().configure(2, 10.0, "cosine", "bilinear")[0]
+        run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy), **kwargs)
+    assert "model_function_wrapper" not in model.model_options
