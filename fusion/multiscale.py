@@ -13,9 +13,12 @@ r = sigma_next / sigma.  Since ComfyUI's sampler, not the wrapper, takes the
 step, the denoiser returns D_eff = (z_{t-1} - r z_t) / (1 - r), the estimate
 whose first-order step lands on the MSD result.
 
-omega is the paper's, whose latents are variance preserving: a gradient step
-there is a step of omega (1 + sigma^2) / (1 + sigma_next^2) on ComfyUI's
-variance-exploding latents (see :func:`omega_ve`).
+The gradient step is taken on ComfyUI's (variance-exploding) latents.  The
+paper's are variance preserving, where the same omega is a step larger by
+(1 + sigma^2) / (1 + sigma_next^2); that factor tends to 1 with small steps
+(50 DDIM steps in the paper) but reaches 4 at the first of 10 Karras steps,
+where it makes omega = 10 overshoot and wash the image out.  Without it the
+correction per step is about omega / (2 C) whatever the step count.
 """
 
 from __future__ import annotations
@@ -85,13 +88,6 @@ def omega_at(settings: MultiScaleSettings, step: int, num_steps: int) -> float:
     return settings.omega * (1 + math.cos(math.pi * step / num_steps)) / 2
 
 
-def omega_ve(omega: float, sigma: float, sigma_next: float) -> float:
-    """The paper's step on variance-preserving latents z / sqrt(1 + sigma^2),
-    as a step on ComfyUI's latents z (the MSE scales by 1 / (1 + sigma_next^2)
-    and the gradient by sqrt(1 + sigma^2) twice)."""
-    return omega * (1 + sigma**2) / (1 + sigma_next**2)
-
-
 def downsample(x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """ds(): halves height and width (bilinear at exactly 1/2 is the 2x2 mean)."""
     return F.interpolate(x, scale_factor=0.5, mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
@@ -120,7 +116,7 @@ def first_order_step(denoised: torch.Tensor, x: torch.Tensor, r: float) -> torch
 
 
 def guided_windows(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tensor, sigma: torch.Tensor,
-                   ids, r: float, omega: float, mode: str, grad_context: Callable) -> torch.Tensor:
+                   views: Views, ids, r: float, omega: float, mode: str, grad_context: Callable) -> torch.Tensor:
     """Eq. 9 for a batch of windows (n*B, C, h, w): one forward with grad, one
     backward, and the gradient step.  As windows sit in separate batch entries
     the summed loss gives every window its own gradient.
@@ -135,7 +131,7 @@ def guided_windows(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tens
     """
     with grad_context():
         x = windows.detach().clone().requires_grad_(True)
-        phi = first_order_step(model_fn(x, sigma, ids), x, r)
+        phi = first_order_step(model_fn(x, sigma, views, ids), x, r)
         squared = (downsample(phi.float(), mode) - targets.float()) ** 2
         loss = squared.flatten(2).sum(2).mean(1).sum()
         (grad,) = torch.autograd.grad(loss, x)
@@ -161,16 +157,15 @@ class MultiScaleDenoiser:
     def multiscale_step(self, model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context):
         sigma_now = float(sigma.flatten()[0])
         r = sigma_next / sigma_now
-        weight = omega_ve(omega, sigma_now, sigma_next)
         levels = pyramid(x, self.settings.levels, self.settings.downsample)
         z_prev = first_order_step(self.panorama(model_fn, levels[0], sigma, step, num_steps), levels[0], r)
         for z in levels[1:]:
-            z_prev = self.guided_level(model_fn, z, z_prev, sigma, step, num_steps, r, weight, grad_context)
+            z_prev = self.guided_level(model_fn, z, z_prev, sigma, step, num_steps, r, omega, grad_context)
         if r == 0:
             return z_prev
         return (z_prev - r * x) / (1 - r)
 
-    def guided_level(self, model_fn, z, z_low, sigma, step, num_steps, r, weight, grad_context):
+    def guided_level(self, model_fn, z, z_low, sigma, step, num_steps, r, omega, grad_context):
         """z_{t-1}^s: every window of z_t^s guided by z_{t-1}^{s-1}, stepped,
         then fused (Crop Fusion, while active) and merged."""
         views, count, links = self.panorama.layout(z, step)
@@ -182,9 +177,9 @@ class MultiScaleDenoiser:
             chunk = windows[start:ids.stop].flatten(0, 1)
             sigmas = sigma.repeat(len(ids))
             targets = lower_crop(z_low, views, ids).flatten(0, 1)
-            guided = guided_windows(model_fn, chunk, targets, sigmas, ids, r, weight, self.settings.downsample,
-                                    grad_context)
-            phi = first_order_step(model_fn(guided, sigmas, ids), guided, r)
+            guided = guided_windows(model_fn, chunk, targets, sigmas, views, ids, r, omega,
+                                    self.settings.downsample, grad_context)
+            phi = first_order_step(model_fn(guided, sigmas, views, ids), guided, r)
             stepped.append(phi.view(len(ids), -1, *phi.shape[1:]))
         stepped = torch.cat(stepped)
         if fusion_active(self.panorama.settings, step, num_steps):

@@ -19,8 +19,8 @@ import torch
 from .crop_fusion import crop_fusion, cut_windows, fusion_links, merge_windows, coverage
 from .windows import Views, WindowPlan, plan_views
 
-# model_fn(x_windows (n*B, C, h, w) window-major, sigma (n*B,), window ids) -> denoised
-ModelFn = Callable[[torch.Tensor, torch.Tensor, Sequence[int]], torch.Tensor]
+# model_fn(x_windows (n*B, C, h, w) window-major, sigma (n*B,), views, window ids in views) -> denoised
+ModelFn = Callable[[torch.Tensor, torch.Tensor, Views, Sequence[int]], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def schedule_step(sigma: float, sigmas: Sequence[float]) -> int:
     return step
 
 
-def denoise_windows(model_fn: ModelFn, windows: torch.Tensor, sigma: torch.Tensor,
+def denoise_windows(model_fn: ModelFn, windows: torch.Tensor, sigma: torch.Tensor, views: Views,
                     view_batch_size: int) -> torch.Tensor:
     """(N, B, C, h, w) noisy windows -> denoised windows, ``view_batch_size``
     windows (times the sampler batch B) per model call."""
@@ -71,7 +71,7 @@ def denoise_windows(model_fn: ModelFn, windows: torch.Tensor, sigma: torch.Tenso
     for start in range(0, n, view_batch_size):
         ids = range(start, min(start + view_batch_size, n))
         chunk = windows[start:ids.stop].flatten(0, 1)
-        out = model_fn(chunk, sigma.repeat(len(ids)), ids)
+        out = model_fn(chunk, sigma.repeat(len(ids)), views, ids)
         outputs.append(out.view(len(ids), b, *out.shape[1:]))
     return torch.cat(outputs)
 
@@ -105,8 +105,8 @@ class PanoramaDenoiser:
                  step: int, num_steps: int) -> torch.Tensor:
         views, count, links = self.layout(x, step)
         if views.covers_whole_latent:
-            return model_fn(x, sigma, [0])
-        windows = denoise_windows(model_fn, cut_windows(x, views), sigma, self.settings.view_batch_size)
+            return model_fn(x, sigma, views, [0])
+        windows = denoise_windows(model_fn, cut_windows(x, views), sigma, views, self.settings.view_batch_size)
         if fusion_active(self.settings, step, num_steps):
             windows = crop_fusion(windows, links, self.settings.lam)
         return merge_windows(windows, views, count)

@@ -22,7 +22,7 @@ pip_install() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check
 # it was built for, so the two are pinned together (a bare `torch` would pull a
 # multi-GB build from the index).
 pip_install "torch==2.14.1" "torchvision==0.29.1"
-pip_install pytest numpy pillow "scikit-image==0.26.0"
+pip_install pytest numpy pillow matplotlib "scikit-image==0.26.0"
 
 if [ -f "$COMFYUI/requirements.txt" ]; then
   echo "setup: installing ComfyUI's requirements from $COMFYUI"

@@ -221,10 +221,14 @@ def test_interrupt_stops_cleanly_and_leaves_the_model_unpatched(comfy, tiny_chec
                                                          "batch_size": 1}},
         "5": {"class_type": "MultiScaleGuidance", "inputs": {"levels": 2, "omega": 10.0, "decay": "cosine",
                                                              "downsample": "bilinear"}},
+        "3": {"class_type": "CrossSamplingScheduler", "inputs": {"window_size": 128, "view_stride": 32,
+                                                                 "cross_count": 1, "cross_stride": 0,
+                                                                 "wrap_around": False}},
         "6": {"class_type": "TwinCropFusionSampler", "inputs": {
             "model": ["1", 0], "seed": 1, "steps": 30, "cfg": 4.0, "sampler_name": "euler", "scheduler": "normal",
             "positive": ["2", 0], "negative": ["2", 0], "latent_image": ["4", 0], "denoise": 1.0,
-            "mode": "twindiffusion", "lam": 1.0, "tau": 0.5, "view_batch_size": 4, "multiscale": ["5", 0]}},
+            "mode": "twindiffusion", "lam": 1.0, "tau": 0.5, "view_batch_size": 4, "multiscale": ["5", 0],
+            "windows": ["3", 0]}},
     }
 
     def interrupt_after_first_step(event, data):

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job on its built-in default: set-up, then panoramas from the
+# reference model under MultiDiffusion, TwinDiffusion, Cross Sampling and
+# Multi-Scale Diffusion -> out/demo.png and a table.  Extra arguments go to
+# `python -m demo` (see --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec "${PANORAMA_VENV:-$HOME/.cache/comfy-panorama/venv}/bin/python" -m demo "$@"
