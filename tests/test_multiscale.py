@@ -55,7 +55,7 @@ def test_gradient_matches_finite_differences():
     x = z[..., 4:12].clone()
     target = lower_crop(z_low, views, ids).flatten(0, 1)
     sigma, r, omega = torch.tensor([2.0], dtype=torch.float64), 0.6, 1.0
-    grad = x - guided_windows(model_fn, x, target, sigma, ids, r, omega, "bilinear", torch.enable_grad)
+    grad = x - guided_windows(model_fn, x, target, sigma, views, ids, r, omega, "bilinear", torch.enable_grad)
 
     def loss(v):
         phi = model_fn(v, sigma) * (1 - r) + r * v
@@ -108,7 +108,7 @@ def test_memory_is_bounded_by_the_view_batch():
     seen = []
     base = conv_denoiser(seed=1)
 
-    def model_fn(x, sigma, ids=None):
+    def model_fn(x, sigma, *window_info):
         seen.append(x.shape[0])
         return base(x, sigma)
 

@@ -9,7 +9,7 @@ def conv_denoiser(channels: int = 4, seed: int = 0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     kernel = torch.randn(channels, channels, 3, 3, generator=g, dtype=dtype) * 0.3
 
-    def model_fn(x, sigma, ids=None):
+    def model_fn(x, sigma, *window_info):
         s = sigma.view(-1, 1, 1, 1).to(x.dtype)
         mixed = torch.tanh(torch.nn.functional.conv2d(x, kernel.to(x), padding=1))
         # a window-position-dependent term: the model sees where the window's
