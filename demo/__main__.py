@@ -41,6 +41,7 @@ def demo_methods(stride: int, omega: float) -> list[Method]:
     return [
         Method(f"MultiDiffusion, stride {stride}", stride),
         Method(f"TwinDiffusion Crop Fusion, stride {stride}", stride, crop_fusion=True),
+        Method(f"TwinDiffusion Crop Fusion feathered, stride {stride}", stride, crop_fusion=True, feather=True),
         Method(f"MultiDiffusion, stride {2 * stride}", 2 * stride),
         Method(f"TwinDiffusion Crop Fusion + Cross Sampling c=2, stride {2 * stride}", 2 * stride, 2,
                crop_fusion=True),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from fusion import FusionSettings, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, WindowPlan, plan_views
-from fusion.multiscale import downsample
+from fusion.multiscale import noisy_pyramid
 from refmodel import SIGMA_MAX, SIGMA_MIN
 
 
@@ -22,6 +22,7 @@ class Method:
     stride: int
     cross_count: int = 1
     crop_fusion: bool = False
+    feather: bool = False  # feathered Crop Fusion weights (not in the paper)
     lam: float = 1.0
     tau: float = 0.5
     multiscale: MultiScaleSettings | None = None
@@ -89,7 +90,8 @@ def sample(denoiser, method: Method, height: int, width: int, steps: int, seed: 
     window = denoiser.window[0]
     height = height * method.height_factor
     plan = plan_for(method, window)
-    settings = FusionSettings(lam=method.lam, tau=method.tau, crop_fusion=method.crop_fusion, view_batch_size=64)
+    settings = FusionSettings(lam=method.lam, tau=method.tau, crop_fusion=method.crop_fusion, view_batch_size=64,
+                             feather=method.feather)
     panorama = PanoramaDenoiser(plan, settings)
     sigmas = karras_sigmas(steps)
     noise = torch.randn(1, denoiser.channels, height, width, generator=torch.Generator().manual_seed(seed))
@@ -104,9 +106,9 @@ def sample(denoiser, method: Method, height: int, width: int, steps: int, seed: 
     seconds = time.perf_counter() - start
     low = None
     if method.height_factor > 1:
-        # the low-resolution pass: MultiDiffusion from the down-sampled noise,
-        # i.e. MSD's lowest level left alone
+        # the low-resolution pass: MultiDiffusion from the lowest level of
+        # the first step's pyramid, i.e. MSD's lowest level left alone
         low_panorama = PanoramaDenoiser(plan, FusionSettings(crop_fusion=False, view_batch_size=64))
-        low = euler(lambda z, s, i, n, _: low_panorama(CountingModel(denoiser), z, s, i, n),
-                    downsample(x), sigmas)
+        start_low = noisy_pyramid(x, float(sigmas[0]), 2, (method.multiscale or MultiScaleSettings()).downsample)[0][0]
+        low = euler(lambda z, s, i, n, _: low_panorama(CountingModel(denoiser), z, s, i, n), start_low, sigmas)
     return Result(method, seed, out, low, model.evaluations, seconds, boundaries(plan, height, width))

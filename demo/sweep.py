@@ -39,12 +39,14 @@ def write_csv(path: Path, records: list[dict]) -> None:
 
 
 def line_plot(path: Path, title: str, xlabel: str, series: dict[str, tuple[list, list, list]],
-              logx: bool = False, ylabel: str = "seam score (1 = no seam)") -> None:
+              logx: bool = False, ylabel: str = "seam score (1 = no seam)", logy: bool = False) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (xs, ys, errs) in series.items():
         ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=label)
     if logx:
         ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -54,6 +56,18 @@ def line_plot(path: Path, title: str, xlabel: str, series: dict[str, tuple[list,
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+WEIGHTS = {"paper": False, "feathered": True}  # Crop Fusion's neighbour weights
+
+
+def by_weights(records: list[dict], key: str) -> dict:
+    series = {}
+    for name in WEIGHTS:
+        mine = [r for r in records if r["weights"] == name]
+        series[f"Crop Fusion, {name} weights"] = ([r[key] for r in mine], [r["seam"] for r in mine],
+                                                  [r["seam_std"] for r in mine])
+    return series
 
 
 def sweep(args) -> None:
@@ -73,22 +87,25 @@ def sweep(args) -> None:
 
     if "tau" in only:
         taus = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-        recs = run("tau", [({"tau": t}, Method(f"tau {t}", s, crop_fusion=True, tau=t)) for t in taus])
-        line_plot(args.out_dir / "ablation_tau.png", f"Crop Fusion stop tau (lambda 1, stride {s})", "tau",
-                  {"seam": (taus, [r["seam"] for r in recs], [r["seam_std"] for r in recs])})
+        recs = run("tau", [({"weights": w, "tau": t}, Method(f"{w} tau {t}", s, crop_fusion=True, tau=t, feather=f))
+                           for w, f in WEIGHTS.items() for t in taus])
+        line_plot(args.out_dir / "ablation_tau.png", f"Crop Fusion stop tau (lambda 1, stride {s}; 0 = MultiDiffusion)",
+                  "tau", by_weights(recs, "tau"))
     if "lambda" in only:
         lams = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
-        recs = run("lambda", [({"lambda": v}, Method(f"lambda {v}", s, crop_fusion=True, lam=v)) for v in lams])
+        recs = run("lambda", [({"weights": w, "lambda": v}, Method(f"{w} lambda {v}", s, crop_fusion=True, lam=v,
+                                                                     feather=f))
+                              for w, f in WEIGHTS.items() for v in lams])
         md = evaluate(denoiser, Method("md", s), args)
         line_plot(args.out_dir / "ablation_lambda.png", f"Crop Fusion lambda (tau 0.5, stride {s}); "
-                  f"MultiDiffusion: {md['seam']:.3f}", "lambda",
-                  {"seam": (lams, [r["seam"] for r in recs], [r["seam_std"] for r in recs])}, logx=True)
+                  f"MultiDiffusion: {md['seam']:.3f}", "lambda", by_weights(recs, "lambda"), logx=True)
     if "stride" in only:
         strides = [4, 8, 12, 16, 24, 32, 48]
         strides = [v for v in strides if v < args.window * 2]
         variants = {"MultiDiffusion": dict(), "Crop Fusion": dict(crop_fusion=True),
                     "Cross Sampling": dict(cross_count=2), "Crop Fusion + Cross Sampling":
-                    dict(crop_fusion=True, cross_count=2)}
+                    dict(crop_fusion=True, cross_count=2),
+                    "Crop Fusion feathered + Cross Sampling": dict(crop_fusion=True, feather=True, cross_count=2)}
         methods = [({"variant": name, "stride": v}, Method(f"{name} {v}", v, **kw))
                    for name, kw in variants.items() for v in strides if v >= kw.get("cross_count", 1) and
                    v <= args.window]
@@ -96,12 +113,14 @@ def sweep(args) -> None:
         series = {}
         for name in variants:
             mine = [r for r in recs if r["variant"] == name]
-            series[name] = ([r["seconds"] for r in mine], [r["seam"] for r in mine], [r["seam_std"] for r in mine])
-        line_plot(args.out_dir / "ablation_stride.png", "View stride 4..32: seam score against time",
-                  "seconds per panorama", series)
+            series[name] = ([r["evaluations"] for r in mine], [r["seam"] for r in mine], [r["seam_std"] for r in mine])
+        # against window evaluations, the cost the model's time is made of:
+        # a tenth of a second per panorama is too noisy a time axis here
+        line_plot(args.out_dir / "ablation_stride.png", "View stride 4..32 (left to right: 32 .. 4): seam score "
+                  "against cost", "window evaluations per panorama", series, logy=True)
     if "cross" in only:
         view = 2 * s
-        ks = [k for k in (1, 2, 3, 5, 7) if k <= view]
+        ks = sorted({k for k in (1, 2, 3, 5, 7, view) if k <= view})  # s_v / s_v: the paper's extreme case
         recs = run("cross", [({"s_c": f"s_v/{k}", "cross_count": k, "view_stride": view},
                               Method(f"s_c = s_v/{k}", view, k, crop_fusion=True)) for k in ks])
         line_plot(args.out_dir / "ablation_cross.png", f"Cross stride s_v/k (s_v = {view}, Crop Fusion on)",

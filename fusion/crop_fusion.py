@@ -16,8 +16,9 @@ from .windows import Views
 
 class Link(NamedTuple):
     """Where window ``i`` sees an already-fused neighbour ``n``: the
-    neighbour's row and column for each pixel of ``i``, and a 0/1 mask of the
-    pixels they share."""
+    neighbour's row and column for each pixel of ``i``, and the weight of
+    the neighbour on each pixel: the 0/1 mask of the pixels they share (the
+    paper), or that mask feathered."""
 
     neighbour: int
     row_map: torch.Tensor
@@ -57,7 +58,24 @@ def merge_windows(windows: torch.Tensor, views: Views, count: torch.Tensor | Non
     return total.view(b, c, views.height, views.width) / count
 
 
-def _link(views: Views, i: int, n: int, dtype: torch.dtype) -> Link | None:
+def overlap_ramp(shared: torch.Tensor) -> torch.Tensor:
+    """Feathered weights along one axis of window ``i`` for the ``m`` pixels
+    it shares with a neighbour: 1 at its own edge, falling to 1/m at the
+    neighbour's far edge, where the neighbour's values end and the paper's
+    0/1 weight leaves a step inside window ``i``.  1 where the neighbour
+    spans the whole axis (or the shared run is not at one end)."""
+    size, m = shared.numel(), int(shared.sum())
+    if m in (0, size) or bool(shared[0]) == bool(shared[-1]):
+        return shared.double()
+    index = torch.arange(size, dtype=torch.float64, device=shared.device)
+    if shared[0]:  # the neighbour comes first along this axis
+        ramp = (m - index) / m
+    else:
+        ramp = (index - (size - m) + 1) / m
+    return ramp.clamp(min=0) * shared
+
+
+def _link(views: Views, i: int, n: int, dtype: torch.dtype, feather: bool = False) -> Link | None:
     top, left = views.origin(n)
     row_map = views.rows[i] - top
     col_map = views.cols[i] - left
@@ -67,14 +85,18 @@ def _link(views: Views, i: int, n: int, dtype: torch.dtype) -> Link | None:
     col_ok = (col_map >= 0) & (col_map < views.window_w)
     if not (row_ok.any() and col_ok.any()):
         return None
-    mask = (row_ok[:, None] & col_ok[None, :]).to(dtype)
+    if feather:
+        mask = (overlap_ramp(row_ok)[:, None] * overlap_ramp(col_ok)[None, :]).to(dtype)
+    else:
+        mask = (row_ok[:, None] & col_ok[None, :]).to(dtype)
     return Link(n, row_map.clamp(0, views.window_h - 1), col_map.clamp(0, views.window_w - 1), mask)
 
 
-def fusion_links(views: Views, dtype: torch.dtype) -> list[list[Link]]:
+def fusion_links(views: Views, dtype: torch.dtype, feather: bool = False) -> list[list[Link]]:
     """For each window in raster order, its neighbours that are fused before
     it: the left and the upper one, and on a circle the first window of the
-    row for the last one, which closes the seam at the wrap."""
+    row for the last one, which closes the seam at the wrap.  ``feather``
+    weights each neighbour by :func:`overlap_ramp` instead of 0/1."""
     n_rows, n_cols = views.grid
     links = []
     for i in range(len(views)):
@@ -86,7 +108,7 @@ def fusion_links(views: Views, dtype: torch.dtype) -> list[list[Link]]:
             candidates.append(i - n_cols)
         if views.wrap_x and n_cols > 2 and q == n_cols - 1:
             candidates.append(i - q)
-        links.append([link for n in candidates if (link := _link(views, i, n, dtype)) is not None])
+        links.append([link for n in candidates if (link := _link(views, i, n, dtype, feather)) is not None])
     return links
 
 
@@ -96,7 +118,10 @@ def crop_fusion(windows: torch.Tensor, links: list[list[Link]], lam: float) -> t
 
         x* = (sum_{n covering the pixel} x_n* + lam x_i) / (count + lam),
 
-    and x* = x_i where no fused neighbour covers.  In 1-D this is the
+    and x* = x_i where no fused neighbour covers.  With feathered links the
+    0/1 masks become weights m_n and the minimiser of
+    sum_n m_n ||x_n* - x||^2 + lam ||x_i - x||^2 is
+    (sum_n m_n x_n* + lam x_i) / (sum_n m_n + lam), the same code.  In 1-D this is the
     reference's ``(x_left* + lam x_i) / (1 + lam)`` on the overlap.  The loop
     runs over windows, not pixels: each window needs its neighbours' fused
     values first.

@@ -1,7 +1,8 @@
 """Multi-Scale Diffusion (MSD, eq. 7-9 and Algorithm 1): a low-resolution
 pass guides each high-resolution window through one gradient step.
 
-Per step, on the pyramid z^1 (lowest) ... z^S = z of bilinear halvings:
+Per step, on the pyramid z^1 (lowest) ... z^S = z of bilinear halvings
+(each brought back to the noise level sigma, see noisy_pyramid):
 MultiDiffusion at the lowest level gives z_{t-1}^1; then for each higher level
 every window x_i of z_t^s takes
 
@@ -23,6 +24,7 @@ correction per step is about omega / (2 C) whatever the step count.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -101,6 +103,44 @@ def pyramid(z: torch.Tensor, levels: int, mode: str) -> list[torch.Tensor]:
     return out
 
 
+PYRAMID_NOISE_SEED = 0x5eed
+
+
+@functools.lru_cache(maxsize=None)
+def noise_gain(mode: str) -> float:
+    """Variance of ds() applied to unit white noise: 1/4 for the bilinear
+    2x2 mean, 1 for nearest."""
+    impulses = torch.eye(64, dtype=torch.float64).view(64, 1, 8, 8)
+    weights = downsample(impulses, mode)[:, 0, 2, 2]  # an interior output pixel's filter
+    return float((weights**2).sum())
+
+
+def pyramid_noise(shape, level: int, like: torch.Tensor) -> torch.Tensor:
+    """A fixed unit-noise field per level and shape: the same at every step,
+    so the lower levels follow one consistent trajectory."""
+    generator = torch.Generator().manual_seed(PYRAMID_NOISE_SEED + level)
+    return torch.randn(shape, generator=generator, dtype=torch.float32).to(like)
+
+
+def noisy_pyramid(z: torch.Tensor, sigma: float, levels: int, mode: str):
+    """The pyramid at the noise level the model is told.  ds() of z_t keeps
+    its signal but shrinks its noise (by 2 for the 2x2 mean), and a model
+    told sigma then over-smooths: the lower levels, and through the guidance
+    the panorama, come out grey.  Each lower level gets the missing noise,
+    sigma * sqrt(1 - gain) times a fixed field, back; the added part is
+    returned so that it can be taken out of that level's result again.
+
+    Returns ([z^1, ..., z^S], [added^1, ..., added^S = 0])."""
+    spread = sigma * math.sqrt(max(1.0 - noise_gain(mode), 0.0))
+    out, added = [z], [torch.zeros((), dtype=z.dtype, device=z.device)]
+    for level in range(levels - 1):
+        low = downsample(out[0], mode)
+        extra = spread * pyramid_noise(low.shape, level, low)
+        out.insert(0, low + extra)
+        added.insert(0, extra)
+    return out, added
+
+
 def lower_crop(z_low: torch.Tensor, views: Views, ids) -> torch.Tensor:
     """F_i'(z^{s-1}): the region of the lower level under windows ``ids``,
     (n, B, C, h/2, w/2)."""
@@ -157,10 +197,15 @@ class MultiScaleDenoiser:
     def multiscale_step(self, model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context):
         sigma_now = float(sigma.flatten()[0])
         r = sigma_next / sigma_now
-        levels = pyramid(x, self.settings.levels, self.settings.downsample)
+        levels, added = noisy_pyramid(x, sigma_now, self.settings.levels, self.settings.downsample)
+        # Phi passes r times its input's noise through; the noise a level was
+        # given is taken out of its result, so that each target lives at the
+        # noise of ds(Phi(x)) and the guidance compares what was denoised
         z_prev = first_order_step(self.panorama(model_fn, levels[0], sigma, step, num_steps), levels[0], r)
-        for z in levels[1:]:
+        z_prev = z_prev - r * added[0]
+        for z, extra in zip(levels[1:], added[1:]):
             z_prev = self.guided_level(model_fn, z, z_prev, sigma, step, num_steps, r, omega, grad_context)
+            z_prev = z_prev - r * extra
         if r == 0:
             return z_prev
         return (z_prev - r * x) / (1 - r)

@@ -27,12 +27,14 @@ ModelFn = Callable[[torch.Tensor, torch.Tensor, Views, Sequence[int]], torch.Ten
 class FusionSettings:
     """TwinDiffusion's Crop Fusion: weight ``lam`` on a window's own
     prediction, active for the first ``tau`` fraction of the steps.  With
-    ``crop_fusion=False`` the sampler is plain MultiDiffusion."""
+    ``crop_fusion=False`` the sampler is plain MultiDiffusion; ``feather``
+    weights the neighbours across the overlap (not in the paper)."""
 
     lam: float = 1.0
     tau: float = 0.5
     crop_fusion: bool = True
     view_batch_size: int = 4
+    feather: bool = False
 
 
 def validate_settings(settings: FusionSettings) -> None:
@@ -95,7 +97,7 @@ class PanoramaDenoiser:
         key = (height, width, group, x.device, x.dtype)
         if key not in self._layouts:
             views = plan_views(self.plan, height, width, group, x.device)
-            self._layouts[key] = (views, coverage(views, x.dtype), fusion_links(views, x.dtype))
+            self._layouts[key] = (views, coverage(views, x.dtype), fusion_links(views, x.dtype, self.settings.feather))
         return self._layouts[key]
 
     def views(self, x: torch.Tensor, step: int) -> Views:

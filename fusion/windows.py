@@ -87,7 +87,12 @@ def axis_starts(length: int, window: int, stride: int, shift: int = 0, wrap: boo
     last = length - window
     count = math.ceil(last / stride) + 1
     interior = [min(i * stride + shift, last) for i in range(1, count - 1)]
-    return sorted(set([0, *interior, last]))
+    starts = sorted(set([0, *interior, last]))
+    if starts[1] - starts[0] > window:
+        # stride + shift can exceed the window: the shifted grid's own first
+        # window closes the gap after the one pinned to the edge
+        starts.insert(1, shift)
+    return starts
 
 
 @dataclass

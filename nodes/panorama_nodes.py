@@ -16,7 +16,7 @@ CATEGORY = "sampling/panorama"
 WINDOW_PLAN = "PANORAMA_WINDOWS"
 MULTISCALE = "PANORAMA_MULTISCALE"
 MAX_RESOLUTION = comfy_nodes.MAX_RESOLUTION
-MODES = ["twindiffusion", "multidiffusion"]
+MODES = ["twindiffusion", "twindiffusion_feathered", "multidiffusion"]
 
 
 def _pixels_to_latent(value: int, name: str) -> int:
@@ -31,7 +31,10 @@ def fusion_inputs() -> dict:
     return {
         "mode": (MODES, {"default": "twindiffusion", "tooltip":
                  "twindiffusion: Crop Fusion pulls each window towards its already-fused left and upper "
-                 "neighbours. multidiffusion: plain averaging of overlapping windows, for comparison."}),
+                 "neighbours (the paper). twindiffusion_feathered: the same, with the neighbour's weight "
+                 "fading out across the overlap, which avoids a step where the neighbour ends (not in the "
+                 "paper; fewer seams on the reference model). multidiffusion: plain averaging of "
+                 "overlapping windows, for comparison."}),
         "lam": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1000.0, "step": 0.05, "tooltip":
                 "Crop Fusion's lambda: weight of a window's own prediction against its neighbours' on "
                 "their overlap. Paper: 1. Larger is closer to MultiDiffusion."}),
@@ -46,7 +49,8 @@ def fusion_inputs() -> dict:
 def fusion_settings(mode: str, lam: float, tau: float, view_batch_size: int) -> FusionSettings:
     if mode not in MODES:
         raise ValueError(f"mode = {mode!r}: use one of {MODES}")
-    return FusionSettings(lam=lam, tau=tau, crop_fusion=mode == "twindiffusion", view_batch_size=view_batch_size)
+    return FusionSettings(lam=lam, tau=tau, crop_fusion=mode != "multidiffusion", view_batch_size=view_batch_size,
+                          feather=mode == "twindiffusion_feathered")
 
 
 class PanoramaLatent:

@@ -15,27 +15,29 @@ def _panorama(plan, settings, model_fn):
 
 def _least_squares_window(windows, links, i, lam):
     """x* for window i by a dense least-squares solve of
-    sum_n ||M_n (x_n* - x)||^2 + lam ||x_i - x||^2 over all its pixels."""
+    sum_n m_n ||x_n* - x||^2 + lam ||x_i - x||^2 over all its pixels (m_n the
+    link's 0/1 or feathered weights)."""
     x_i = windows[i].flatten()
     rows, rhs = [math.sqrt(lam) * torch.eye(x_i.numel(), dtype=x_i.dtype)], [math.sqrt(lam) * x_i]
     for link in links[i]:
         neighbour = windows[link.neighbour][..., link.row_map[:, None], link.col_map[None, :]]
-        mask = link.mask.expand_as(windows[i]).flatten()
-        rows.append(torch.diag(mask))
-        rhs.append(mask * neighbour.flatten())
+        root = link.mask.expand_as(windows[i]).flatten().sqrt()
+        rows.append(torch.diag(root))
+        rhs.append(root * neighbour.flatten())
     solution = torch.linalg.lstsq(torch.cat(rows), torch.cat(rhs)[:, None]).solution
     return solution.view_as(windows[i])
 
 
 @pytest.mark.parametrize("height,width,wrap", [(8, 40, False), (24, 24, False), (8, 40, True)])
 @pytest.mark.parametrize("lam", [0.3, 1.0, 5.0])
-def test_closed_form_is_the_least_squares_minimiser(height, width, wrap, lam):
+@pytest.mark.parametrize("feather", [False, True])
+def test_closed_form_is_the_least_squares_minimiser(height, width, wrap, lam, feather):
     plan = WindowPlan(window=8 if height == 8 else 12, stride=4 if height == 8 else 6, wrap_x=wrap)
     views = plan_views(plan, height, width)
     x = torch.randn(1, 2, height, width, dtype=torch.float64)
     windows = cut_windows(x, views) + 0.3 * torch.randn(len(views), 1, 2, views.window_h, views.window_w,
                                                         dtype=torch.float64)
-    links = fusion_links(views, torch.float64)
+    links = fusion_links(views, torch.float64, feather)
     fused = crop_fusion(windows, links, lam)
     for i in range(len(views)):
         # window i's minimiser uses its neighbours' *fused* values
@@ -164,3 +166,40 @@ def test_schedule_step_places_intermediate_sigmas_in_their_step():
 def test_bad_settings_name_the_setting(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PanoramaDenoiser(WindowPlan(window=8, stride=4), FusionSettings(**kwargs))
+
+
+def test_feathered_weights_fade_out_where_the_neighbour_ends():
+    """1-D, window 8, stride 2: window 1 shares 6 columns with window 0; the
+    neighbour's weight is 1 at window 1's own left edge and 1/6 at window 0's
+    last column, 0 beyond; the upper/lower axis (no offset) keeps 1."""
+    views = plan_views(WindowPlan(window=8, stride=2), 8, 16)
+    paper, feathered = fusion_links(views, torch.float64), fusion_links(views, torch.float64, feather=True)
+    expected = torch.tensor([6, 5, 4, 3, 2, 1, 0, 0], dtype=torch.float64) / 6
+    assert torch.equal(paper[1][0].mask[0], (expected > 0).double())
+    torch.testing.assert_close(feathered[1][0].mask, expected.expand(8, 8), rtol=0, atol=1e-15)
+
+
+def test_feathered_fusion_leaves_no_step_where_the_neighbour_ends():
+    """A window pulled towards a neighbour that disagrees by a constant:
+    the paper's weights leave a jump of d / (1 + lam) at the neighbour's
+    edge, the feathered ones only d / (6 (1 + lam))-sized steps."""
+    views = plan_views(WindowPlan(window=8, stride=2), 8, 10)
+    windows = torch.zeros(len(views), 1, 1, 8, 8, dtype=torch.float64)
+    windows[0] += 1.0
+    jumps = {}
+    for feather in (False, True):
+        fused = crop_fusion(windows, fusion_links(views, torch.float64, feather), 1.0)[1, 0, 0, 0]
+        jumps[feather] = fused.diff().abs().max().item()
+    assert math.isclose(jumps[False], 0.5)
+    assert jumps[True] < 0.5 / 3
+
+
+def test_feathered_fusion_with_huge_lambda_is_multidiffusion():
+    plan = resolve_plan(WindowPlan(window=16, stride=4, cross_count=2), 16)
+    x = torch.randn(1, 4, 32, 80, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 14.6
+    sigmas, model_fn = karras_sigmas(6), conv_denoiser(seed=5)
+    md = euler_sample(_panorama(plan, FusionSettings(crop_fusion=False), model_fn), x, sigmas)
+    big = euler_sample(_panorama(plan, FusionSettings(lam=1e12, tau=1.0, feather=True), model_fn), x, sigmas)
+    feathered = euler_sample(_panorama(plan, FusionSettings(feather=True), model_fn), x, sigmas)
+    torch.testing.assert_close(big, md, rtol=1e-9, atol=1e-9)
+    assert (feathered - md).abs().max() > 1e-3

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fusion import FusionSettings, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, WindowPlan, resolve_plan
-from fusion.multiscale import downsample, guided_windows, lower_crop, omega_at, validate_multiscale
+from fusion.multiscale import downsample, guided_windows, noisy_pyramid, lower_crop, omega_at, validate_multiscale
 from fusion.windows import plan_views
 from toy_models import conv_denoiser, karras_sigmas
 
@@ -94,7 +94,7 @@ def test_guidance_pulls_the_layout_towards_the_low_resolution_pass(problem):
     MultiDiffusion pass from the down-sampled noise than with omega = 0."""
     plan, x, sigmas, model_fn = problem
     panorama = PanoramaDenoiser(plan, FusionSettings(crop_fusion=False))
-    low = euler_md(panorama, model_fn, downsample(x), sigmas)
+    low = euler_md(panorama, model_fn, noisy_pyramid(x, float(sigmas[0]), 2, "bilinear")[0][0], sigmas)
 
     def distance(omega):
         msd = MultiScaleDenoiser(panorama, MultiScaleSettings(omega=omega))
@@ -130,3 +130,17 @@ def test_memory_is_bounded_by_the_view_batch():
 def test_bad_multiscale_settings_name_the_setting(kwargs, size, match):
     with pytest.raises(ValueError, match=match):
         validate_multiscale(MultiScaleSettings(**kwargs), *(size or (None, None)), 64 if size else None)
+
+
+@pytest.mark.parametrize("mode,gain", [("bilinear", 0.25), ("nearest", 1.0)])
+def test_pyramid_levels_carry_the_noise_the_model_is_told(mode, gain):
+    """ds() of pure noise at sigma has std sigma * sqrt(gain); every level of
+    the noisy pyramid is back at sigma, the top level untouched."""
+    z = torch.randn(1, 4, 128, 256, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 5.0
+    assert math.isclose(downsample(z, mode).std().item(), 5.0 * math.sqrt(gain), rel_tol=0.03)
+    levels, added = noisy_pyramid(z, 5.0, 3, mode)
+    assert levels[-1] is z and not added[-1].any()
+    for level in levels[:-1]:
+        assert math.isclose(level.std().item(), 5.0, rel_tol=0.03)
+    again, _ = noisy_pyramid(z, 5.0, 3, mode)
+    assert all(torch.equal(a, b) for a, b in zip(levels, again))  # a fixed field: deterministic

@@ -20,6 +20,20 @@ def test_every_pixel_covered_and_last_window_snapped(length, window, stride):
     assert all(b - a <= stride for a, b in zip(starts, starts[1:]))
 
 
+@pytest.mark.parametrize("stride", [8, 16, 24, 28, 31, 32])
+@pytest.mark.parametrize("cross_count", [1, 2, 3, 5])
+@pytest.mark.parametrize("size", [(32, 128), (70, 130), (96, 96)])
+def test_every_group_covers_every_pixel(stride, cross_count, size):
+    """Shifted groups too: with stride + shift beyond the window, the window
+    at the edge and the first shifted one would leave a gap."""
+    if cross_count > stride:
+        pytest.skip("c > stride is refused")
+    plan = resolve_plan(WindowPlan(window=32, stride=stride, cross_count=cross_count), 32)
+    for step in range(cross_count):
+        views = plan_views(plan, *size, step)
+        assert (coverage(views, torch.float32) > 0).all(), (step, views.tops, views.lefts)
+
+
 def test_axis_no_longer_than_window_gets_one_window():
     assert axis_starts(64, 64, 16) == [0]
     assert axis_starts(40, 64, 16) == [0]

@@ -128,6 +128,12 @@ def test_tau_zero_and_huge_lambda_are_multidiffusion(comfy, sd15):
     torch.testing.assert_close(big, md, rtol=1e-4, atol=1e-4)
     twin = run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy))
     assert (twin - md).abs().max() > 1e-3
+    feathered = run_panorama(comfy, model, positive, negative, latent, mode="twindiffusion_feathered",
+                             windows=plan(comfy))
+    assert (feathered - md).abs().max() > 1e-3 and (feathered - twin).abs().max() > 1e-4
+    big = run_panorama(comfy, model, positive, negative, latent, mode="twindiffusion_feathered", lam=1e9, tau=1.0,
+                       windows=plan(comfy))
+    torch.testing.assert_close(big, md, rtol=1e-4, atol=1e-4)
 
 
 def test_omega_zero_is_multidiffusion_on_a_real_model(comfy, sd15):
@@ -139,6 +145,60 @@ def test_omega_zero_is_multidiffusion_on_a_real_model(comfy, sd15):
     msd0 = run_panorama(comfy, model, positive, negative, latent, mode="multidiffusion", windows=plan(comfy),
                         multiscale=ms)
     assert torch.equal(md, msd0)
+
+
+def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
+    """The MSD gradient step on a model loaded by CheckpointLoaderSimple,
+    taken where ComfyUI runs nodes (under inference mode), agrees with
+    central finite differences of eq. 9's loss along random directions, and
+    leaves the model's layers and weights as they were."""
+    from comfy import model_management
+    adapter = pack_module(comfy, "nodes.adapter")
+    multiscale = pack_module(comfy, "fusion.multiscale")
+    windows_mod = pack_module(comfy, "fusion.windows")
+    model, positive, _ = sd15
+    model_management.load_models_gpu([model])
+    base, unet = model.model, model.model.diffusion_model
+    before = {k: v.clone() for k, v in unet.state_dict().items()}
+    functions_before = layer_functions(unet)
+    views = windows_mod.plan_views(windows_mod.resolve_plan(windows_mod.WindowPlan(16, 8), 16), 16, 32)
+    ids, r, omega = [0, 1], 0.7, 1.0
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 16, 16, generator=generator) * 3.0
+    target = torch.randn(2, 4, 8, 8, generator=generator)
+    sigma = torch.full((2,), 3.0)
+
+    def model_fn(xw, sw, views_=None, ids_=None):
+        context = adapter._keep_grad_path(positive[0][0]).repeat(xw.shape[0], 1, 1)
+        return base.apply_model(xw, adapter._keep_grad_path(sw), c_crossattn=context)  # as the wrapper does
+
+    def loss(v):
+        phi = model_fn(v, sigma) * (1 - r) + r * v
+        return ((multiscale.downsample(phi.double()) - target.double()) ** 2).flatten(2).sum(2).mean(1).sum()
+
+    with torch.inference_mode():
+        x, target, sigma = x.clone(), target.clone(), sigma.clone()  # inference tensors, as in a ComfyUI run
+        stepped = multiscale.guided_windows(model_fn, x, target, sigma, views, ids, r, omega, "bilinear",
+                                            lambda: adapter.gradients_through(unet))
+        grad = (x - stepped) / omega
+        errors = []
+        for _ in range(3):
+            direction = torch.randn(x.shape, generator=generator)
+            eps = 1e-2
+            numeric = (loss(x + eps * direction) - loss(x - eps * direction)) / (2 * eps)
+            analytic = (grad.double() * direction.double()).sum()
+            errors.append(abs(float(analytic - numeric)) / abs(float(numeric)))
+    print(f"directional derivative, autograd vs central differences: max relative error {max(errors):.1e}")
+    assert max(errors) < 2e-3, errors
+    after = unet.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in unet.parameters())
+    assert layer_functions(unet) == functions_before
+
+
+def layer_functions(module):
+    return [(name, list(m.weight_function), list(m.bias_function), "weight_function" in m.__dict__)
+            for name, m in module.named_modules() if hasattr(m, "weight_function")]
 
 
 @pytest.mark.parametrize("scheduler", ["normal", "karras", "simple"])
