@@ -109,6 +109,15 @@ def main():
         "Set mode to `multidiffusion` to compare with the baseline.",
     ).save("twin_panorama_sd15.json")
     panorama_graph(
+        "v1-5-pruned-emaonly-fp16.safetensors",
+        "a photo of a mountain range at sunrise, snowy peaks, pine forest, lake, highly detailed",
+        2048, 512, twin_sampler(mode="twindiffusion_feathered"), [0, 0, 2, 0, False],
+        "## Feathered TwinDiffusion (SD1.5, 512x2048)\n\nThe same graph as twin_panorama_sd15 with mode "
+        "`twindiffusion_feathered`: Crop Fusion's pull towards the neighbour fades out across the overlap "
+        "instead of stopping at the neighbour's edge (not in the paper). On the pack's reference model it "
+        "lowers the seam score against MultiDiffusion where the paper's weights do not; see the README.",
+    ).save("twin_panorama_feathered_sd15.json")
+    panorama_graph(
         "sd_xl_base_1.0.safetensors",
         "a panoramic photo of a tropical beach with palm trees and turquoise water, golden hour, 8k",
         4096, 1024, twin_sampler(steps=50, cfg=7.0), [0, 0, 2, 0, False],

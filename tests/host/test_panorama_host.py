@@ -201,6 +201,50 @@ def layer_functions(module):
             for name, m in module.named_modules() if hasattr(m, "weight_function")]
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_multiscale_in_half_precision(dtype, comfy, sd15, tiny_checkpoints):
+    """The gradient pass in the dtypes a GPU runs (here on the CPU): the
+    UNet loaded in bf16 / fp16, MSD with Crop Fusion, finite output."""
+    import comfy.sd
+    import folder_paths
+    import nodes
+    _, positive, negative = sd15
+    path = folder_paths.get_full_path_or_raise("checkpoints", tiny_checkpoints["sd15"])
+    with torch.inference_mode():
+        model = comfy.sd.load_checkpoint_guess_config(path, output_vae=False, output_clip=False,
+                                                      model_options={"dtype": dtype})[0]
+    assert model.model.get_dtype() == dtype
+    ms = nodes.NODE_CLASS_MAPPINGS["MultiScaleGuidance"]().configure(2, 10.0, "cosine", "bilinear")[0]
+    latent = {"samples": torch.zeros(1, 4, 32, 48)}
+    out = run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy), multiscale=ms)
+    assert out.shape == (1, 4, 32, 48) and torch.isfinite(out).all() and out.std() > 0
+
+
+def test_latent_previews_every_step(comfy, tiny_checkpoints):
+    from comfy.cli_args import LatentPreviewMethod, args
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": tiny_checkpoints["sd15"]}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "mountains", "clip": ["1", 1]}},
+        "4": {"class_type": "PanoramaLatent", "inputs": {"model": ["1", 0], "width": 384, "height": 128,
+                                                         "batch_size": 1}},
+        "3": {"class_type": "CrossSamplingScheduler", "inputs": {**SMALL_PLAN, "cross_count": 2,
+                                                                 "wrap_around": False}},
+        "6": {"class_type": "TwinCropFusionSampler", "inputs": {
+            "model": ["1", 0], "seed": 1, "steps": 3, "cfg": 4.0, "sampler_name": "euler", "scheduler": "normal",
+            "positive": ["2", 0], "negative": ["2", 0], "latent_image": ["4", 0], "denoise": 1.0,
+            "mode": "twindiffusion", "lam": 1.0, "tau": 0.5, "view_batch_size": 4, "windows": ["3", 0]}},
+    }
+    saved = args.preview_method
+    args.preview_method = LatentPreviewMethod.Latent2RGB
+    try:
+        result = harness.run_prompt(prompt, outputs=["6"])
+    finally:
+        args.preview_method = saved
+    assert result.success, result.errors
+    assert [d["value"] for d in result.events_named("progress") if d["node"] == "6"] == [1, 2, 3]
+    assert len([d for d in result.events_named("preview_image") if d["node"] == "6"]) == 3
+
+
 @pytest.mark.parametrize("scheduler", ["normal", "karras", "simple"])
 @pytest.mark.parametrize("sampler_name", ["euler", "euler_ancestral", "dpmpp_2m", "heun", "ddim", "uni_pc"])
 def test_samplers_and_schedulers(sampler_name, scheduler, comfy, sd15):
