@@ -95,14 +95,6 @@ def downsample(x: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     return F.interpolate(x, scale_factor=0.5, mode=mode, **({} if mode == "nearest" else {"align_corners": False}))
 
 
-def pyramid(z: torch.Tensor, levels: int, mode: str) -> list[torch.Tensor]:
-    """[z^1 (lowest), ..., z^S = z]."""
-    out = [z]
-    for _ in range(levels - 1):
-        out.insert(0, downsample(out[0], mode))
-    return out
-
-
 PYRAMID_NOISE_SEED = 0x5eed
 
 
@@ -122,7 +114,7 @@ def pyramid_noise(shape, level: int, like: torch.Tensor) -> torch.Tensor:
     return torch.randn(shape, generator=generator, dtype=torch.float32).to(like)
 
 
-def noisy_pyramid(z: torch.Tensor, sigma: float, levels: int, mode: str):
+def noisy_pyramid(z: torch.Tensor, sigma: float, levels: int, mode: str, noise: Callable = pyramid_noise):
     """The pyramid at the noise level the model is told.  ds() of z_t keeps
     its signal but shrinks its noise (by 2 for the 2x2 mean), and a model
     told sigma then over-smooths: the lower levels, and through the guidance
@@ -130,12 +122,15 @@ def noisy_pyramid(z: torch.Tensor, sigma: float, levels: int, mode: str):
     sigma * sqrt(1 - gain) times a fixed field, back; the added part is
     returned so that it can be taken out of that level's result again.
 
+    ``noise(shape, level, like)`` gives the fixed fields (MultiScaleDenoiser
+    keeps them on the device between steps).
+
     Returns ([z^1, ..., z^S], [added^1, ..., added^S = 0])."""
     spread = sigma * math.sqrt(max(1.0 - noise_gain(mode), 0.0))
     out, added = [z], [torch.zeros((), dtype=z.dtype, device=z.device)]
     for level in range(levels - 1):
         low = downsample(out[0], mode)
-        extra = spread * pyramid_noise(low.shape, level, low)
+        extra = spread * noise(low.shape, level, low)
         out.insert(0, low + extra)
         added.insert(0, extra)
     return out, added
@@ -186,6 +181,13 @@ class MultiScaleDenoiser:
         validate_multiscale(settings)
         self.panorama = panorama
         self.settings = settings
+        self._noise: dict = {}
+
+    def fixed_noise(self, shape, level: int, like: torch.Tensor) -> torch.Tensor:
+        key = (tuple(shape), level, like.device, like.dtype)
+        if key not in self._noise:
+            self._noise[key] = pyramid_noise(shape, level, like)
+        return self._noise[key]
 
     def __call__(self, model_fn: ModelFn, x: torch.Tensor, sigma: torch.Tensor, step: int, num_steps: int,
                  sigma_next: float, grad_context: Callable = torch.enable_grad) -> torch.Tensor:
@@ -197,7 +199,7 @@ class MultiScaleDenoiser:
     def multiscale_step(self, model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context):
         sigma_now = float(sigma.flatten()[0])
         r = sigma_next / sigma_now
-        levels, added = noisy_pyramid(x, sigma_now, self.settings.levels, self.settings.downsample)
+        levels, added = noisy_pyramid(x, sigma_now, self.settings.levels, self.settings.downsample, self.fixed_noise)
         # Phi passes r times its input's noise through; the noise a level was
         # given is taken out of its result, so that each target lives at the
         # noise of ds(Phi(x)) and the guidance compares what was denoised
