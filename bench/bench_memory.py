@@ -1,0 +1,120 @@
+"""Peak memory of the panorama sampler: Multi-Scale Guidance against plain
+MultiDiffusion, and how it grows with view_batch_size and with the panorama.
+
+  python bench/bench_memory.py              # CPU: peak resident memory
+  python bench/bench_memory.py --gpu        # CUDA: torch.cuda.max_memory_allocated
+
+Each configuration runs in a fresh process (the CPU allocator keeps what it
+once took, so one process cannot measure two peaks).  On the CPU a thread
+samples the resident set every 2 ms while the sampler runs; the figure is the
+peak above the resident set just before sampling (model loaded, warm-up
+done), i.e. what sampling itself adds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def resident_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE / 2**20
+
+
+class PeakSampler(threading.Thread):
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.running = resident_mib(), True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, resident_mib())
+            time.sleep(0.002)
+
+    def stop(self) -> float:
+        self.running = False
+        self.join()
+        return max(self.peak, resident_mib())
+
+
+def measure(args) -> dict:
+    """One configuration, in this process."""
+    sys.path.insert(0, str(HERE))
+    import bench_sampler as bench
+    pack = bench.boot(args.gpu)
+    import torch
+    import comfy.model_management
+    device = comfy.model_management.get_torch_device()
+    sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
+    model = bench.build_model(args.arch, args.gpu)
+    fusion = sys.modules["comfyui_panorama_diffusion.fusion"]
+    plan = fusion.WindowPlan(args.window // 8, args.stride // 8, 1, None, False)
+    cond = ([[torch.randn(1, 77, 768), {}]], [[torch.randn(1, 77, 768), {}]])
+    latent = {"samples": torch.zeros(1, 4, args.height // 8, args.width // 8)}
+    multiscale = fusion.MultiScaleSettings() if args.method == "msd" else None
+    with torch.inference_mode():
+        small = {"samples": torch.zeros(1, 4, args.window // 8, args.window // 8)}
+        bench.run_sampler(pack, model, small, cond, 1, "multidiffusion", plan, None, sync, 1)  # warm-up
+        before = resident_mib()
+        sampler = PeakSampler()
+        sampler.start()
+        result = bench.run_sampler(pack, model, latent, cond, args.steps, "multidiffusion", plan, multiscale, sync,
+                                   args.view_batch_size)
+        peak = sampler.stop()
+    out = {"method": args.method, "size": f"{args.height}x{args.width}", "view_batch_size": args.view_batch_size,
+           "seconds": result["wall"]}
+    if result["peak_mib"] is not None:
+        out["peak_mib"] = result["peak_mib"]
+    else:
+        out["peak_mib"] = peak - before
+    return out
+
+
+CONFIGS = [  # (method, width, view_batch_size)
+    ("md", 512, 4), ("msd", 512, 4),
+    ("md", 1024, 4), ("msd", 1024, 4),
+    ("msd", 512, 1), ("msd", 512, 8),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="tiny-sd15")
+    parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--height", type=int, default=256)
+    parser.add_argument("--window", type=int, default=128)
+    parser.add_argument("--stride", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--one", nargs=3, metavar=("METHOD", "WIDTH", "VIEW_BATCH_SIZE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        args.method, args.width, args.view_batch_size = args.one[0], int(args.one[1]), int(args.one[2])
+        print("RESULT " + json.dumps(measure(args)), flush=True)
+        return
+    rows = []
+    for method, width, vbs in CONFIGS:
+        command = [sys.executable, __file__, "--one", method, str(width), str(vbs), "--arch", args.arch,
+                   "--height", str(args.height), "--window", str(args.window), "--stride", str(args.stride),
+                   "--steps", str(args.steps)] + (["--gpu"] if args.gpu else [])
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        row = json.loads(next(line for line in output.splitlines() if line.startswith("RESULT "))[7:])
+        print(f"{row['method']:4} {row['size']:9} view_batch_size {row['view_batch_size']}: "
+              f"peak +{row['peak_mib']:.0f} MiB, {row['seconds']:.1f} s", flush=True)
+        rows.append(row)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
