@@ -1,6 +1,7 @@
-"""python -m demo [options]: MultiDiffusion, TwinDiffusion (Crop Fusion),
-TwinDiffusion + Cross Sampling at twice the stride, and Multi-Scale Diffusion
-at twice the height, on the built-in reference model, with the same seeds.
+"""python -m demo [options]: MultiDiffusion, TwinDiffusion (Crop Fusion, the
+paper's and feathered weights), TwinDiffusion + Cross Sampling at twice the
+stride, and Multi-Scale Diffusion at twice the height, on the built-in
+reference model, with the same seeds.
 Writes one PNG (panels stacked and labelled, first seed) and prints a table
 of the coherence metrics, window evaluations and seconds.
 
