@@ -349,6 +349,33 @@ def test_interrupt_stops_cleanly_and_leaves_the_model_unpatched(comfy, tiny_chec
             assert all(getattr(f, "__name__", "") != "_keep_grad_path" for f in m.weight_function + m.bias_function)
 
 
+def test_controlnet_is_refused_with_a_clear_message(comfy, sd15):
+    """A real ControlNet (ComfyUI's cldm.ControlNet, the tiny SD1.5 layout,
+    random weights) applied with ControlNetApplyAdvanced: its hint is for
+    the whole latent, so the panorama sampler refuses it by name."""
+    import comfy.controlnet
+    import comfy.ops
+    import nodes
+    import tiny_models
+    from comfy.cldm.cldm import ControlNet
+    model, positive, negative = sd15
+    config = {k: v for k, v in tiny_models.SPECS["sd15"].unet.items() if k not in ("out_channels",)}
+    torch.manual_seed(0)
+    net = ControlNet(hint_channels=3, operations=comfy.ops.disable_weight_init, device="cpu", dtype=torch.float32,
+                     **config)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    control = comfy.controlnet.ControlNet(net, load_device=torch.device("cpu"))
+    hint = torch.rand(1, 128, 384, 3)
+    with torch.inference_mode():
+        positive, negative = nodes.ControlNetApplyAdvanced().apply_controlnet(positive, negative, control, hint,
+                                                                             1.0, 0.0, 1.0)
+    latent = {"samples": torch.zeros(1, 4, 16, 48)}
+    with pytest.raises(ValueError, match="ControlNet .* not supported"):
+        run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy))
+    assert "model_function_wrapper" not in model.model_options
+
+
 @pytest.mark.parametrize("case,match", [
     ("channels", "channels but the model expects 4"),
     ("nan", "NaN"),
