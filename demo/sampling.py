@@ -11,7 +11,7 @@ import torch
 
 from fusion import FusionSettings, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, WindowPlan, plan_views
 from fusion.multiscale import noisy_pyramid
-from refmodel import SIGMA_MAX, SIGMA_MIN
+from refmodel.decision import karras_sigmas
 
 
 @dataclass(frozen=True)
@@ -38,12 +38,6 @@ class Result:
     evaluations: int
     seconds: float
     boundaries: list[int] = field(default_factory=list)
-
-
-def karras_sigmas(steps: int, sigma_min=SIGMA_MIN, sigma_max=SIGMA_MAX, rho=7.0) -> torch.Tensor:
-    ramp = torch.linspace(0, 1, steps, dtype=torch.float64)
-    inv = sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))
-    return torch.cat([inv**rho, torch.zeros(1, dtype=torch.float64)])
 
 
 class CountingModel:
