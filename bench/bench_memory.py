@@ -3,6 +3,13 @@ MultiDiffusion, and how it grows with view_batch_size and with the panorama.
 
   python bench/bench_memory.py              # CPU: peak resident memory
   python bench/bench_memory.py --gpu        # CUDA: torch.cuda.max_memory_allocated
+  python bench/bench_memory.py --estimate   # ComfyUI's estimate for model loading, SDXL 1024x8192
+
+ComfyUI decides how much of a model to keep on the GPU from the memory it
+expects sampling to need; the pack tells it the latent of one window batch.
+--estimate prints that figure for the panorama and for the window batch the
+pack reports (SDXL, ComfyUI's own config and model class on the meta device,
+so no weights are needed).
 
 Each configuration runs in a fresh process (the CPU allocator keeps what it
 once took, so one process cannot measure two peaks).  On the CPU a thread
@@ -80,6 +87,42 @@ def measure(args) -> dict:
     return out
 
 
+SDXL_UNET = dict(  # SDXL's UNet as ComfyUI detects it from sd_xl_base_1.0
+    use_checkpoint=False, image_size=32, out_channels=4, use_spatial_transformer=True, legacy=False,
+    num_classes="sequential", adm_in_channels=2816, in_channels=4, model_channels=320, num_res_blocks=[2, 2, 2],
+    transformer_depth=[0, 0, 2, 2, 10, 10], channel_mult=[1, 2, 4], transformer_depth_middle=10,
+    use_linear_in_transformer=True, context_dim=2048, num_head_channels=64,
+    transformer_depth_output=[0, 0, 0, 2, 2, 2, 10, 10, 10], use_temporal_attention=False,
+    use_temporal_resblock=False)
+
+
+def estimate(width: int, height: int, view_batch_size: int) -> dict:
+    """ComfyUI's memory estimate for sampling an SDXL panorama, as told the
+    whole latent and as told the pack's window batch."""
+    sys.path.insert(0, str(HERE))
+    import bench_sampler as bench
+    bench.boot(False)
+    import torch
+    import comfy.model_patcher
+    import comfy.sampler_helpers
+    import comfy.supported_models
+    adapter = sys.modules["comfyui_panorama_diffusion.nodes.adapter"]
+    fusion = sys.modules["comfyui_panorama_diffusion.fusion"]
+    model = comfy.supported_models.SDXL(dict(SDXL_UNET)).get_model({}, device="meta")
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"),
+                                               offload_device=torch.device("cpu"))
+    panorama = adapter.patch_model(patcher, fusion.WindowPlan(cross_count=2),
+                                   fusion.FusionSettings(view_batch_size=view_batch_size))
+    conds = {"positive": [{"model_conds": {}}], "negative": [{"model_conds": {}}]}
+    whole = [1, 4, height // 8, width // 8]
+    batch = panorama.model_options["context_handler"].window_batch_shape(whole)
+    before, _ = comfy.sampler_helpers.estimate_memory(patcher, whole, conds)
+    after, _ = comfy.sampler_helpers.estimate_memory(patcher, batch, conds)
+    return {"model": "SDXL", "size": f"{height}x{width}", "view_batch_size": view_batch_size,
+            "latent_told_before": whole, "latent_told_after": batch,
+            "estimate_mib_before": before / 2**20, "estimate_mib_after": after / 2**20}
+
+
 CONFIGS = [  # (method, width, view_batch_size)
     ("md", 512, 4), ("msd", 512, 4),
     ("md", 1024, 4), ("msd", 1024, 4),
@@ -96,8 +139,18 @@ def main():
     parser.add_argument("--stride", type=int, default=32)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--estimate", action="store_true", help="ComfyUI's memory estimate, SDXL 1024x8192")
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "WIDTH", "VIEW_BATCH_SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.estimate:
+        rows = [estimate(8192, 1024, vbs) for vbs in (1, 4, 8)]
+        for row in rows:
+            print(f"SDXL {row['size']}, view_batch_size {row['view_batch_size']}: ComfyUI's estimate "
+                  f"{row['estimate_mib_before']:.0f} MiB for the panorama {row['latent_told_before']}, "
+                  f"{row['estimate_mib_after']:.0f} MiB for the window batch {row['latent_told_after']}")
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     if args.one:
         args.method, args.width, args.view_batch_size = args.one[0], int(args.one[1]), int(args.one[2])
         print("RESULT " + json.dumps(measure(args)), flush=True)

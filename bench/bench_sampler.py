@@ -84,8 +84,9 @@ def claim_reduced_sd15():
 
 
 class ModelCallTimer:
-    """A unet wrapper below the panorama one: times every model call (with a
-    device sync) and counts window evaluations."""
+    """A unet wrapper (ComfyUI calls it per window batch, under the panorama's
+    context handler): times every model call (with a device sync) and counts
+    window evaluations."""
 
     def __init__(self, sync):
         self.sync, self.seconds, self.evaluations, self.calls = sync, 0.0, 0, 0

@@ -4,5 +4,6 @@ Nothing here imports ComfyUI."""
 
 from .windows import WindowPlan, Views, axis_starts, plan_views, resolve_plan, validate_plan, window_count
 from .crop_fusion import crop_fusion, cut_windows, merge_windows, fusion_links, coverage
-from .panorama import FusionSettings, PanoramaDenoiser, denoise_windows, fusion_active, schedule_step, validate_settings
+from .panorama import (Batching, FusionSettings, ModelFn, PanoramaDenoiser, denoise_windows, fusion_active, raster_batches,
+                       schedule_step, take_windows, validate_settings)
 from .multiscale import MultiScaleDenoiser, MultiScaleSettings, omega_at, validate_multiscale

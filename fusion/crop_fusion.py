@@ -26,10 +26,18 @@ class Link(NamedTuple):
     mask: torch.Tensor
 
 
-def cut_windows(x: torch.Tensor, views: Views, ids=None) -> torch.Tensor:
+def cut_windows(x: torch.Tensor, views: Views, ids=None, scale: int = 1) -> torch.Tensor:
     """(B, C, H, W) -> (N, B, C, h, w), one gather for all windows or those
-    in ``ids`` (columns wrap modulo the width)."""
+    in ``ids`` (columns wrap modulo the width).  ``scale`` cuts a tensor
+    aligned with the latent at ``scale`` times its resolution (a ControlNet
+    hint in pixels): window pixel ``r`` covers rows ``r*scale ... r*scale +
+    scale - 1``."""
     rows, cols = (views.rows, views.cols) if ids is None else (views.rows[list(ids)], views.cols[list(ids)])
+    if scale != 1:
+        fine = torch.arange(scale, device=rows.device)
+        rows = (rows[:, :, None] * scale + fine).flatten(1)
+        cols = (cols[:, :, None] * scale + fine).flatten(1)
+    rows, cols = rows.to(x.device), cols.to(x.device)
     windows = x[:, :, rows[:, :, None], cols[:, None, :]]
     return windows.permute(2, 0, 1, 3, 4)
 
@@ -122,19 +130,21 @@ def crop_fusion(windows: torch.Tensor, links: list[list[Link]], lam: float) -> t
     0/1 masks become weights m_n and the minimiser of
     sum_n m_n ||x_n* - x||^2 + lam ||x_i - x||^2 is
     (sum_n m_n x_n* + lam x_i) / (sum_n m_n + lam), the same code.  In 1-D this is the
-    reference's ``(x_left* + lam x_i) / (1 + lam)`` on the overlap.  The loop
-    runs over windows, not pixels: each window needs its neighbours' fused
-    values first.
+    reference's ``(x_left* + lam x_i) / (1 + lam)`` on the overlap.  lam = 0
+    replaces the overlap by the neighbours' mean.  The loop runs over
+    windows, not pixels: each window needs its neighbours' fused values first.
     """
     fused = list(windows.unbind(0))
     for i, window_links in enumerate(links):
         if not window_links:
             continue
         total = lam * windows[i]
-        weight = torch.full_like(window_links[0].mask, lam)
+        covered = torch.zeros_like(window_links[0].mask)
         for link in window_links:
             neighbour = fused[link.neighbour][..., link.row_map[:, None], link.col_map[None, :]]
             total = total + link.mask * neighbour
-            weight = weight + link.mask
-        fused[i] = total / weight
+            covered = covered + link.mask
+        # where no neighbour covers, the minimiser is x_i itself; saying so
+        # keeps lam = 0 finite there (0 / 0 otherwise)
+        fused[i] = torch.where(covered > 0, total / (covered + lam), windows[i])
     return torch.stack(fused)

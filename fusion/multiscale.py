@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .crop_fusion import crop_fusion, cut_windows, merge_windows
-from .panorama import ModelFn, PanoramaDenoiser, fusion_active
+from .panorama import Batching, ModelFn, PanoramaDenoiser, fusion_active, raster_batches, take_windows
 from .windows import MIN_WINDOW, Views
 
 DECAYS = ("cosine", "constant")
@@ -151,10 +151,12 @@ def first_order_step(denoised: torch.Tensor, x: torch.Tensor, r: float) -> torch
 
 
 def guided_windows(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tensor, sigma: torch.Tensor,
-                   views: Views, ids, r: float, omega: float, mode: str, grad_context: Callable) -> torch.Tensor:
-    """Eq. 9 for a batch of windows (n*B, C, h, w): one forward with grad, one
-    backward, and the gradient step.  As windows sit in separate batch entries
-    the summed loss gives every window its own gradient.
+                   views: Views, ids, r: float, omega: float, mode: str, grad_context: Callable,
+                   branch: int = 0) -> torch.Tensor:
+    """Eq. 9 for a batch of windows (n*B, C, h, w) of one branch: one forward
+    with grad, one backward, and the gradient step.  As windows sit in
+    separate batch entries the summed loss gives every window its own
+    gradient.
 
     The paper writes the squared norm but calls it an MSE loss; we sum over
     pixels and average over latent channels.  With that, the gradient step
@@ -166,16 +168,26 @@ def guided_windows(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tens
     """
     with grad_context():
         x = windows.detach().clone().requires_grad_(True)
-        phi = first_order_step(model_fn(x, sigma, views, ids), x, r)
+        phi = first_order_step(model_fn(x, sigma, views, ids, branch), x, r)
         squared = (downsample(phi.float(), mode) - targets.float()) ** 2
         loss = squared.flatten(2).sum(2).mean(1).sum()
         (grad,) = torch.autograd.grad(loss, x)
     return windows - omega * grad.to(windows.dtype)
 
 
+def per_branch(x: torch.Tensor, branches: int) -> torch.Tensor:
+    """(B, ...) -> (K*B, ...): the latent as each branch sees it, branch-major
+    (a 0-d tensor broadcasts as it is)."""
+    return x.repeat(branches, *([1] * (x.ndim - 1))) if x.ndim else x
+
+
 class MultiScaleDenoiser:
     """D_eff(z, sigma) for MSD on top of a panorama denoiser (MultiDiffusion,
-    Crop Fusion, Cross Sampling as configured there)."""
+    Crop Fusion, Cross Sampling as configured there).
+
+    Each branch (cond, uncond...) takes its own gradient step towards its own
+    low-resolution pass: the model function returns branches separately, not
+    their CFG combination."""
 
     def __init__(self, panorama: PanoramaDenoiser, settings: MultiScaleSettings):
         validate_multiscale(settings)
@@ -190,46 +202,53 @@ class MultiScaleDenoiser:
         return self._noise[key]
 
     def __call__(self, model_fn: ModelFn, x: torch.Tensor, sigma: torch.Tensor, step: int, num_steps: int,
-                 sigma_next: float, grad_context: Callable = torch.enable_grad) -> torch.Tensor:
+                 sigma_next: float, grad_context: Callable = torch.enable_grad,
+                 batches: Batching = raster_batches) -> torch.Tensor:
         omega = omega_at(self.settings, step, num_steps)
         if omega == 0 or self.settings.levels == 1:
-            return self.panorama(model_fn, x, sigma, step, num_steps)
-        return self.multiscale_step(model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context)
+            return self.panorama(model_fn, x, sigma, step, num_steps, batches)
+        return self.multiscale_step(model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context, batches)
 
-    def multiscale_step(self, model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context):
+    def multiscale_step(self, model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context,
+                        batches: Batching = raster_batches):
         sigma_now = float(sigma.flatten()[0])
         r = sigma_next / sigma_now
         levels, added = noisy_pyramid(x, sigma_now, self.settings.levels, self.settings.downsample, self.fixed_noise)
+        low = self.panorama(model_fn, levels[0], sigma, step, num_steps, batches)
+        branches = low.shape[0] // x.shape[0]
         # Phi passes r times its input's noise through; the noise a level was
         # given is taken out of its result, so that each target lives at the
         # noise of ds(Phi(x)) and the guidance compares what was denoised
-        z_prev = first_order_step(self.panorama(model_fn, levels[0], sigma, step, num_steps), levels[0], r)
-        z_prev = z_prev - r * added[0]
+        z_prev = first_order_step(low, per_branch(levels[0], branches), r) - r * per_branch(added[0], branches)
         for z, extra in zip(levels[1:], added[1:]):
-            z_prev = self.guided_level(model_fn, z, z_prev, sigma, step, num_steps, r, omega, grad_context)
-            z_prev = z_prev - r * extra
+            z_prev = self.guided_level(model_fn, z, z_prev, sigma, step, num_steps, r, omega, grad_context, batches)
+            z_prev = z_prev - r * per_branch(extra, branches)
         if r == 0:
             return z_prev
-        return (z_prev - r * x) / (1 - r)
+        return (z_prev - r * per_branch(x, branches)) / (1 - r)
 
-    def guided_level(self, model_fn, z, z_low, sigma, step, num_steps, r, omega, grad_context):
-        """z_{t-1}^s: every window of z_t^s guided by z_{t-1}^{s-1}, stepped,
-        then fused (Crop Fusion, while active) and merged."""
+    def guided_level(self, model_fn, z, z_low, sigma, step, num_steps, r, omega, grad_context, batches):
+        """z_{t-1}^s, (K*B, ...): every window of z_t^s guided by z_{t-1}^{s-1}
+        of its branch, stepped, then fused (Crop Fusion, while active) and
+        merged."""
         views, count, links = self.panorama.layout(z, step)
         windows = cut_windows(z, views)
-        batch = self.panorama.settings.view_batch_size
-        stepped = []
-        for start in range(0, len(views), batch):
-            ids = range(start, min(start + batch, len(views)))
-            chunk = windows[start:ids.stop].flatten(0, 1)
+        batch, branches = z.shape[0], z_low.shape[0] // z.shape[0]
+        stepped: list = [None] * len(views)
+        for ids in batches(views, self.panorama.settings.view_batch_size):
+            chunk = take_windows(windows, ids).flatten(0, 1)
             sigmas = sigma.repeat(len(ids))
-            targets = lower_crop(z_low, views, ids).flatten(0, 1)
-            guided = guided_windows(model_fn, chunk, targets, sigmas, views, ids, r, omega,
-                                    self.settings.downsample, grad_context)
-            phi = first_order_step(model_fn(guided, sigmas, views, ids), guided, r)
-            stepped.append(phi.view(len(ids), -1, *phi.shape[1:]))
-        stepped = torch.cat(stepped)
+            targets = lower_crop(z_low, views, ids)
+            per_window = []
+            for k in range(branches):
+                target = targets[:, k * batch:(k + 1) * batch].flatten(0, 1)
+                guided = guided_windows(model_fn, chunk, target, sigmas, views, ids, r, omega,
+                                        self.settings.downsample, grad_context, k)
+                phi = first_order_step(model_fn(guided, sigmas, views, ids, k), guided, r)
+                per_window.append(phi.view(len(ids), batch, *phi.shape[1:]))
+            for i, window in zip(ids, torch.cat(per_window, dim=1).unbind(0)):
+                stepped[i] = window
+        stepped = torch.stack(stepped)
         if fusion_active(self.panorama.settings, step, num_steps):
             stepped = crop_fusion(stepped, links, self.panorama.settings.lam)
         return merge_windows(stepped, views, count)
-

@@ -19,8 +19,14 @@ import torch
 from .crop_fusion import crop_fusion, cut_windows, fusion_links, merge_windows, coverage
 from .windows import Views, WindowPlan, plan_views
 
-# model_fn(x_windows (n*B, C, h, w) window-major, sigma (n*B,), views, window ids in views) -> denoised
-ModelFn = Callable[[torch.Tensor, torch.Tensor, Views, Sequence[int]], torch.Tensor]
+# model_fn(x_windows, sigma_windows, views, ids[, branch]) -> denoised windows.
+# x_windows (n*B, C, h, w) holds the windows ``ids`` of ``views``, window-major;
+# sigma_windows is (n*B,).  The result is window-major too, each window with
+# its K branches (the conditionings a sampler evaluates: cond, uncond...):
+# (n*K*B, C, h, w); given a ``branch``, only that one: (n*B, C, h, w).
+ModelFn = Callable[..., torch.Tensor]
+# batches(views, view_batch_size) -> the groups of window ids evaluated together
+Batching = Callable[[Views, int], Sequence[Sequence[int]]]
 
 
 @dataclass(frozen=True)
@@ -64,18 +70,30 @@ def schedule_step(sigma: float, sigmas: Sequence[float]) -> int:
     return step
 
 
+def raster_batches(views: Views, view_batch_size: int) -> list[range]:
+    """Windows in raster order, ``view_batch_size`` per model call."""
+    n = len(views)
+    return [range(start, min(start + view_batch_size, n)) for start in range(0, n, view_batch_size)]
+
+
+def take_windows(windows: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
+    """(N, ...) -> (len(ids), ...); a view where ``ids`` is a range."""
+    if isinstance(ids, range) and ids.step == 1:
+        return windows[ids.start:ids.stop]
+    return windows[list(ids)]
+
+
 def denoise_windows(model_fn: ModelFn, windows: torch.Tensor, sigma: torch.Tensor, views: Views,
-                    view_batch_size: int) -> torch.Tensor:
-    """(N, B, C, h, w) noisy windows -> denoised windows, ``view_batch_size``
-    windows (times the sampler batch B) per model call."""
-    n, b = windows.shape[:2]
-    outputs = []
-    for start in range(0, n, view_batch_size):
-        ids = range(start, min(start + view_batch_size, n))
-        chunk = windows[start:ids.stop].flatten(0, 1)
+                    batches: Sequence[Sequence[int]]) -> torch.Tensor:
+    """(N, B, C, h, w) noisy windows -> (N, K*B, C, h, w) denoised windows
+    (K branches each), one model call per batch of window ids."""
+    outputs: list = [None] * windows.shape[0]
+    for ids in batches:
+        chunk = take_windows(windows, ids).flatten(0, 1)
         out = model_fn(chunk, sigma.repeat(len(ids)), views, ids)
-        outputs.append(out.view(len(ids), b, *out.shape[1:]))
-    return torch.cat(outputs)
+        for i, window in zip(ids, out.view(len(ids), -1, *out.shape[1:]).unbind(0)):
+            outputs[i] = window
+    return torch.stack(outputs)
 
 
 class PanoramaDenoiser:
@@ -103,12 +121,14 @@ class PanoramaDenoiser:
     def views(self, x: torch.Tensor, step: int) -> Views:
         return self.layout(x, step)[0]
 
-    def __call__(self, model_fn: ModelFn, x: torch.Tensor, sigma: torch.Tensor,
-                 step: int, num_steps: int) -> torch.Tensor:
+    def __call__(self, model_fn: ModelFn, x: torch.Tensor, sigma: torch.Tensor, step: int, num_steps: int,
+                 batches: Batching = raster_batches) -> torch.Tensor:
+        """D(x): (B, C, H, W) -> (K*B, C, H, W), branch-major."""
         views, count, links = self.layout(x, step)
         if views.covers_whole_latent:
             return model_fn(x, sigma, views, [0])
-        windows = denoise_windows(model_fn, cut_windows(x, views), sigma, views, self.settings.view_batch_size)
+        windows = denoise_windows(model_fn, cut_windows(x, views), sigma, views,
+                                  batches(views, self.settings.view_batch_size))
         if fusion_active(self.settings, step, num_steps):
             windows = crop_fusion(windows, links, self.settings.lam)
         return merge_windows(windows, views, count)

@@ -1,31 +1,44 @@
-"""The ComfyUI adapter: runs the panorama denoiser from ``fusion`` inside
-ComfyUI's sampling through the unet function wrapper.
+"""The ComfyUI adapter: the panorama's window loop, where ComfyUI evaluates
+conditioning.
 
-ComfyUI calls the wrapper for every model evaluation with the whole panorama
-latent (batched over cond/uncond) and expects the denoised prediction back, so
-every sampler, scheduler, CFG, LoRA and model patch keeps working.  The
-adapter's jobs are the ComfyUI specifics: which step of the schedule a call
-belongs to, cutting spatial conditioning per window, interrupt, and checking
-the user's inputs.
+ComfyUI's ``calc_cond_batch`` turns the latent being sampled and the
+sampler's conds lists (cond, uncond, ...) into one denoised prediction per
+list.  A ``context_handler`` in the model options takes that call over, as
+ComfyUI's own context windows do along time; PanoramaContextHandler does it
+along space.  Per batch of windows it cuts the latent, resizes the
+conditioning to the windows (``window_conds``) and hands both back to
+ComfyUI's ``calc_cond_batch`` -- so areas, masks, ControlNet, GLIGEN, hooks,
+CALC_COND_BATCH and unet wrappers of other nodes all run per window batch --
+then fuses and merges the windows with ``fusion`` (Crop Fusion, Cross
+Sampling, Multi-Scale Diffusion).
+
+Two sampling wrappers of the patched model frame each run: OUTER_SAMPLE
+checks the latent and fixes where the run lies on the schedule, and
+PREPARE_SAMPLING sizes ComfyUI's model loading for one window batch instead
+of the whole panorama.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
+from typing import Sequence
 
 import torch
 
+import comfy.context_windows
 import comfy.model_base
 import comfy.model_management
+import comfy.model_patcher
+import comfy.patcher_extension
+from comfy.patcher_extension import WrappersMP
 
 from ..fusion import (FusionSettings, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views, WindowPlan,
-                      resolve_plan, schedule_step, validate_multiscale)
-from ..fusion.crop_fusion import cut_windows
+                      plan_views, resolve_plan, schedule_step, validate_multiscale)
+from .window_conds import WindowBatch, WindowConditioning
 
-LATENT_SCALE = 8  # pixels per latent pixel for every model family the pack targets
-SDXL_ADM_POOLED = 1280  # SDXL's y: pooled text (1280), then six 256-d size embeddings
-SDXL_ADM_CROP = SDXL_ADM_POOLED + 2 * 256  # crop_h, crop_w, target_h, target_w follow
+WRAPPER_KEY = "comfyui_panorama_diffusion"
 
 
 def native_window(model) -> int:
@@ -42,13 +55,12 @@ def native_window(model) -> int:
     return 64
 
 
-def check_latent(model, latent: dict, name: str = "latent_image") -> None:
+def check_latent(model, samples: torch.Tensor, name: str = "latent_image") -> None:
     """Refuses a latent the panorama sampler cannot use, saying which input
     and what to do."""
-    samples = latent["samples"]
     if samples.ndim != 4:
         raise ValueError(f"{name} has shape {tuple(samples.shape)}: the panorama sampler takes image latents "
-                         f"(batch, channels, height, width); video/audio latents are not supported")
+                         f"(batch, channels, height, width); video and audio latents are not supported")
     channels = model.get_model_object("latent_format").latent_channels
     if samples.shape[1] != channels and torch.count_nonzero(samples) > 0:
         raise ValueError(f"{name} has {samples.shape[1]} channels but the model expects {channels}: "
@@ -59,127 +71,255 @@ def check_latent(model, latent: dict, name: str = "latent_image") -> None:
                          f"(a VAE in fp16 can overflow; try --fp32-vae or a fresh Panorama Latent)")
 
 
-class PanoramaWrapper:
-    """ComfyUI's ``model_function_wrapper`` for panorama sampling."""
+class SchedulePosition:
+    """Where a sampling run lies on the schedule whose steps Crop Fusion's
+    tau and Cross Sampling's groups count.
 
-    def __init__(self, model, plan: WindowPlan, settings: FusionSettings, previous=None,
-                 multiscale: MultiScaleSettings | None = None):
-        self.plan = resolve_plan(plan, native_window(model))
-        self.denoiser = PanoramaDenoiser(self.plan, settings)
+    That schedule is the run's own sigmas, or, for a run that is one stage of
+    several (KSamplerAdvanced's start/end steps, SplitSigmas), the whole
+    schedule the user gave the model patch; the run is found inside it, so
+    the stages together take the steps one run would."""
+
+    def __init__(self, run_sigmas: Sequence[float], whole: Sequence[float] | None = None):
+        self.run = list(run_sigmas)
+        self.whole = list(whole) if whole is not None else self.run
+        self.offset = 0 if whole is None else locate_run(self.run, self.whole)
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.whole) - 1
+
+    def at(self, sigma: float) -> tuple[int, float]:
+        """(step on the whole schedule, sigma the sampler steps to next)."""
+        run_step = schedule_step(sigma, self.run)
+        sigma_next = min(self.run[min(run_step + 1, len(self.run) - 1)], sigma)
+        return self.offset + run_step, sigma_next
+
+
+def locate_run(run: Sequence[float], whole: Sequence[float]) -> int:
+    """The step of ``whole`` where ``run`` starts.  A stage's last sigma may
+    be 0 where the whole schedule goes on (KSamplerAdvanced's
+    force_full_denoise)."""
+    def close(a, b):
+        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-8)
+
+    for offset in range(len(whole) - len(run) + 1):
+        body = all(close(run[j], whole[offset + j]) for j in range(len(run) - 1))
+        if body and (close(run[-1], whole[offset + len(run) - 1]) or run[-1] == 0):
+            return offset
+    raise ValueError(
+        f"the sampler's sigmas ({run[0]:.4g} to {run[-1]:.4g}, {len(run) - 1} steps) are not part of the "
+        f"schedule given to the panorama model patch ({whole[0]:.4g} to {whole[-1]:.4g}, {len(whole) - 1} steps): "
+        f"connect the sigmas of the whole run (same model, scheduler and steps as the samplers), or disconnect "
+        f"'schedule' when one sampler takes all steps")
+
+
+class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
+    """Samples any latent as a panorama of windows; ComfyUI calls it through
+    ``model_options["context_handler"]`` for every evaluation."""
+
+    def __init__(self, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
+                 schedule: Sequence[float] | None = None):
+        super().__init__()
+        self.plan = plan
+        self.denoiser = PanoramaDenoiser(plan, settings)
         self.multiscale = None if multiscale is None else MultiScaleDenoiser(self.denoiser, multiscale)
-        self.diffusion_model = model.model.diffusion_model
-        self.previous = previous  # another node's wrapper, called per window batch
-        self.sdxl_embedder = model.model.embedder if isinstance(model.model, comfy.model_base.SDXL) else None
-        self._sigma_lists: dict = {}
-        self._window_adm: dict = {}
+        self.schedule = None if schedule is None else list(schedule)
+        self.position: SchedulePosition | None = None
+        self.conditioning: WindowConditioning | None = None
 
-    def schedule(self, options: dict) -> list[float] | None:
-        sigmas = options.get("sample_sigmas")
-        if sigmas is None:
-            return None
-        key = (id(sigmas), sigmas.shape[0])
-        if key not in self._sigma_lists:
-            self._sigma_lists = {key: sigmas.tolist()}  # one host copy per run, not per call
-        return self._sigma_lists[key]
+    # -- one sampling run ---------------------------------------------------------
 
-    def __call__(self, apply_model, args: dict) -> torch.Tensor:
-        x, sigma, c = args["input"], args["timestep"], args["c"]
-        if c.get("control") is not None:
-            raise ValueError("ControlNet / T2I-Adapter conditioning is not supported by the panorama sampler yet: "
-                             "its hint is computed for the whole latent, not per window. Remove the "
-                             "Apply ControlNet node from this sampler's conditioning, or use a plain KSampler.")
-        sigmas = self.schedule(c.get("transformer_options", {}))
-        sigma_now = float(sigma.flatten()[0])
-        step = 0 if sigmas is None else schedule_step(sigma_now, sigmas)
-        num_steps = 1 if sigmas is None else len(sigmas) - 1
+    def begin_run(self, model_patcher, latent: torch.Tensor, sigmas: torch.Tensor) -> None:
+        check_latent(model_patcher, latent)
+        if self.multiscale is not None:
+            validate_multiscale(self.multiscale.settings, *latent.shape[-2:], self.plan.window)
+        self.position = SchedulePosition(sigmas.tolist(), self.schedule)
+        self.conditioning = WindowConditioning(model_patcher.model)
 
-        def model_fn(x_windows: torch.Tensor, sigma_windows: torch.Tensor, views: Views, ids) -> torch.Tensor:
+    def end_run(self) -> None:
+        self.position = None
+        self.conditioning = None
+
+    def window_batch_shape(self, noise_shape) -> list:
+        """The latent batch ComfyUI evaluates at a time: the largest window
+        batch, each window carrying the sampler's batch."""
+        batch, channels, height, width = noise_shape[:4]
+        views = plan_views(self.plan, height, width)
+        if views.covers_whole_latent:
+            return list(noise_shape)
+        windows = min(self.denoiser.settings.view_batch_size, len(views))
+        return [batch * windows, channels, views.window_h, views.window_w]
+
+    # -- ComfyUI's ContextHandlerABC -------------------------------------------------
+
+    def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
+        if x_in.ndim != 4:
+            return True  # execute refuses it with a message
+        return not (x_in.shape[-2] <= self.plan.window and x_in.shape[-1] <= self.plan.window)
+
+    def get_resized_cond(self, cond_in: list, x_in: torch.Tensor, window: WindowBatch, device=None) -> list:
+        return self.conditioning.resize(cond_in, window)
+
+    def execute(self, calc_cond_batch, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
+                model_options: dict) -> list:
+        if x_in.ndim != 4:
+            raise ValueError(f"the panorama sampler got a latent of shape {tuple(x_in.shape)}: it samples image "
+                             f"latents (batch, channels, height, width) only")
+        sigma_now = float(timestep.flatten()[0])
+        position, conditioning = self.position, self.conditioning
+        if position is None:  # called outside a sampler run (no OUTER_SAMPLE): state for this call only
+            sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
+            position = SchedulePosition(sigmas.tolist() if sigmas is not None else [sigma_now, 0.0], self.schedule)
+            conditioning = WindowConditioning(model)
+        step, sigma_next = position.at(sigma_now)
+        num_steps = position.num_steps
+        live = [i for i, cond in enumerate(conds) if cond is not None]
+        live_conds = [conds[i] for i in live]
+        out = [torch.zeros_like(x_in) for _ in conds]  # what ComfyUI gives a list that is None
+        if not live:
+            return out
+        full, batch = tuple(x_in.shape[-2:]), x_in.shape[0]
+
+        def model_fn(x_windows, sigma_windows, views: Views, ids, branch=None):
             comfy.model_management.throw_exception_if_processing_interrupted()
-            whole = views.covers_whole_latent and (views.height, views.width) == tuple(x.shape[-2:])
-            window_c = c if whole else self.window_conditioning(c, x, views, ids)
+            window = WindowBatch(views, tuple(ids), full, batch)
+            chosen = live_conds if branch is None else [live_conds[branch]]
+            window_conds = [conditioning.resize(cond, window) for cond in chosen]
+            options = model_options
             if torch.is_grad_enabled():  # Multi-Scale's gradient pass
-                sigma_windows = _keep_grad_path(sigma_windows)
-                window_c = {k: _keep_grad_path(v) if torch.is_tensor(v) else v for k, v in window_c.items()}
-            return self.call_model(apply_model, x_windows, sigma_windows, window_c, args["cond_or_uncond"])
+                window_conds = [[keep_grad_path_entry(entry) for entry in cond] for cond in window_conds]
+                sigma_windows = keep_grad_path(sigma_windows)
+                options = autograd_safe_controls(model_options) if controls else model_options
+            out = calc_cond_batch(model, window_conds, x_windows, sigma_windows, options)
+            # list of K (n*B, ...) -> (n*K*B, ...): each window with its branches
+            return torch.stack(out).unflatten(1, (len(ids), batch)).transpose(0, 1).flatten(0, 2)
 
+        def batches(views: Views, size: int):
+            return conditioning.batches(live_conds, views, size, full, batch)
+
+        controls = control_models(live_conds) if self.multiscale is not None else []
         if self.multiscale is None:
-            return self.denoiser(model_fn, x, sigma, step, num_steps)
-        if sigmas is None:
-            raise ValueError("Multi-Scale Guidance needs the sampler's sigma schedule, which this sampler does not "
-                             "pass on: use KSampler, KSamplerAdvanced, SamplerCustom(Advanced) or the panorama sampler")
-        validate_multiscale(self.multiscale.settings, *x.shape[-2:], self.plan.window)
-        sigma_next = min(sigmas[step + 1], sigma_now)
-        return self.multiscale(model_fn, x, sigma, step, num_steps, sigma_next,
-                               lambda: gradients_through(self.diffusion_model))
-
-    def call_model(self, apply_model, x, sigma, c, cond_or_uncond):
-        if self.previous is not None:
-            return self.previous(apply_model, {"input": x, "timestep": sigma, "c": c, "cond_or_uncond": cond_or_uncond})
-        return apply_model(x, sigma, **c)
-
-    def window_conditioning(self, c: dict, x: torch.Tensor, views: Views, ids) -> dict:
-        """Conditioning for a batch of windows, window-major like the inputs:
-        spatial tensors (``c_concat`` of inpaint models and the like) are cut
-        per window (after following the latent down the Multi-Scale pyramid),
-        SDXL's crop and target size are set per window, the rest is
-        repeated."""
-        n, batch = len(ids), x.shape[0]
-        out = {}
-        for key, value in c.items():
-            if key == "transformer_options":
-                value = dict(value)
-                for listed in ("cond_or_uncond", "uuids"):
-                    if listed in value:
-                        value[listed] = list(value[listed]) * n
-            elif torch.is_tensor(value) and value.ndim == 4 and value.shape[-2:] == x.shape[-2:]:
-                if value.shape[-2:] != (views.height, views.width):
-                    value = torch.nn.functional.interpolate(value, size=(views.height, views.width), mode="area")
-                value = cut_windows(value, views, ids).flatten(0, 1)
-            elif torch.is_tensor(value) and value.ndim >= 1 and value.shape[0] == batch:
-                value = value.repeat(n, *([1] * (value.ndim - 1)))
-                if key == "y" and self.sdxl_embedder is not None and value.shape[-1] == SDXL_ADM_CROP + 4 * 256:
-                    value = self.with_window_crop(value, views, ids, batch)
-            out[key] = value
+            denoised = self.denoiser(model_fn, x_in, timestep, step, num_steps, batches)
+        else:
+            modules = [model.diffusion_model, *controls]
+            denoised = self.multiscale(model_fn, x_in, timestep, step, num_steps, sigma_next,
+                                       lambda: gradients_through(modules), batches)
+        for i, prediction in zip(live, denoised.chunk(len(live))):
+            out[i] = prediction
         return out
 
-    def with_window_crop(self, y: torch.Tensor, views: Views, ids, batch: int) -> torch.Tensor:
-        """SDXL's micro-conditioning per window: the full image keeps the
-        size the user gave; each window is a crop at its own offset whose
-        target size is the window, as in training on random crops."""
-        key = (views.height, views.width, tuple(views.tops), tuple(views.lefts), y.device, y.dtype)
-        if key not in self._window_adm:
-            per_window = []
-            for i in range(len(views)):
-                top, left = views.origin(i)
-                values = [top * LATENT_SCALE, left * LATENT_SCALE,
-                          views.window_h * LATENT_SCALE, views.window_w * LATENT_SCALE]
-                per_window.append(torch.cat([self.sdxl_embedder(torch.tensor([float(v)])) for v in values], dim=1))
-            self._window_adm[key] = torch.cat(per_window).to(y)
-        crop = self._window_adm[key][list(ids)].repeat_interleave(batch, dim=0)
-        return torch.cat([y[:, :SDXL_ADM_CROP], crop], dim=1)
+
+def control_models(conds: Sequence[list]) -> list[torch.nn.Module]:
+    """The networks of every control chain the conds hold: Multi-Scale's
+    gradient runs through them too."""
+    found = {}
+    for cond in conds:
+        for entry in cond:
+            control = entry.get("control")
+            while control is not None:
+                network = getattr(control, "control_model", None)
+                if isinstance(network, torch.nn.Module):
+                    found[id(network)] = network
+                control = control.previous_controlnet
+    return list(found.values())
 
 
-def _keep_grad_path(tensor: torch.Tensor) -> torch.Tensor:
+# -- the sampling wrappers ---------------------------------------------------------------
+
+def panorama_run(executor, noise, latent_image, sampler, sigmas, *args, **kwargs):
+    """OUTER_SAMPLE: one sampling run of the patched model (KSampler,
+    SamplerCustomAdvanced...): checks the latent, fixes the schedule, and
+    drops what the run cut from the conditioning when it ends, failed or
+    not."""
+    guider = executor.class_obj
+    handler = guider.model_options.get("context_handler")
+    if not isinstance(handler, PanoramaContextHandler):
+        return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+    handler.begin_run(guider.model_patcher, latent_image, sigmas)
+    try:
+        return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+    finally:
+        handler.end_run()
+
+
+def size_for_window_batch(executor, model, noise_shape, conds, model_options=None):
+    """PREPARE_SAMPLING: ComfyUI sizes model loading by the latent it is
+    told; only a window batch is ever evaluated at once."""
+    handler = (model_options or {}).get("context_handler")
+    if isinstance(handler, PanoramaContextHandler) and len(noise_shape) == 4:
+        noise_shape = handler.window_batch_shape(noise_shape)
+    return executor(model, noise_shape, conds, model_options=model_options)
+
+
+def patch_model(model, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
+                schedule: Sequence[float] | None = None):
+    """A clone of ``model`` whose every sampling run is a panorama run; the
+    input MODEL is left untouched."""
+    patched = model.clone()
+    current = patched.model_options.get("context_handler")
+    if current is not None and not isinstance(current, PanoramaContextHandler):
+        raise ValueError(f"the model already samples in context windows ({type(current).__name__}, e.g. from a "
+                         f"Context Windows node): panorama windows cannot be combined with them; patch the model "
+                         f"with one of the two")
+    if current is not None:
+        logging.warning("Panorama: the model was already patched for panoramas; the new settings replace the old")
+    handler = PanoramaContextHandler(resolve_plan(plan, native_window(model)), settings, multiscale, schedule)
+    patched.model_options["context_handler"] = handler
+    for wrapper_type, wrapper in ((WrappersMP.OUTER_SAMPLE, panorama_run),
+                                  (WrappersMP.PREPARE_SAMPLING, size_for_window_batch)):
+        patched.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)
+        patched.add_wrapper_with_key(wrapper_type, WRAPPER_KEY, wrapper)
+    return patched
+
+
+# -- gradients through a ComfyUI model inside node execution ---------------------------
+
+def keep_grad_path(tensor: torch.Tensor) -> torch.Tensor:
     # weights, sigmas and conditioning made under inference_mode are inference
     # tensors, which autograd cannot save for backward; a normal copy can be
-    return tensor.clone() if tensor.is_inference() else tensor
+    return tensor.clone() if torch.is_tensor(tensor) and tensor.is_inference() else tensor
+
+
+def clone_onward(h: torch.Tensor, transformer_options) -> torch.Tensor:
+    return h.clone()
+
+
+def autograd_safe_controls(model_options: dict) -> dict:
+    """ComfyUI's UNet adds ControlNet residuals to its skip tensors in place,
+    after the next block has saved them for backward; its
+    ``input_block_patch_after_skip`` patch hands that next block a clone, so
+    autograd's saved copy stays intact.  For the gradient pass only."""
+    options = comfy.model_patcher.create_model_options_clone(model_options)
+    patches = options.setdefault("transformer_options", {}).setdefault("patches", {})
+    patches["input_block_patch_after_skip"] = [*patches.get("input_block_patch_after_skip", []), clone_onward]
+    return options
+
+
+def keep_grad_path_entry(entry: dict) -> dict:
+    out = dict(entry)
+    out["model_conds"] = {name: value._copy_with(keep_grad_path(value.cond)) if torch.is_tensor(
+        getattr(value, "cond", None)) else value for name, value in entry["model_conds"].items()}
+    if "mask" in out:
+        out["mask"] = keep_grad_path(out["mask"])
+    return out
 
 
 @contextlib.contextmanager
-def gradients_through(diffusion_model: torch.nn.Module):
-    """Lets autograd run through a ComfyUI model inside node execution, which
+def gradients_through(modules: Sequence[torch.nn.Module]):
+    """Lets autograd run through ComfyUI models inside node execution, which
     runs under ``torch.inference_mode()``: leaves inference mode, enables
     grad, and gives every ComfyUI layer a weight and bias function, which
     makes ComfyUI hand the layer a fresh (non-inference) copy of its weights.
     Only for the gradient pass: the copies cost one weight copy per layer per
     forward, and they are dropped on exit."""
-    layers = [m for m in diffusion_model.modules() if hasattr(m, "weight_function")]
+    layers = [m for module in modules for m in module.modules() if hasattr(m, "weight_function")]
     saved = [(m.__dict__.get("weight_function"), m.__dict__.get("bias_function")) for m in layers]
     with torch.inference_mode(False), torch.enable_grad():
         for m in layers:
             # instance lists: the class-level defaults are shared by every layer
-            m.weight_function = [*m.weight_function, _keep_grad_path]
-            m.bias_function = [*m.bias_function, _keep_grad_path]
+            m.weight_function = [*m.weight_function, keep_grad_path]
+            m.bias_function = [*m.bias_function, keep_grad_path]
         try:
             yield
         finally:
@@ -189,15 +329,3 @@ def gradients_through(diffusion_model: torch.nn.Module):
                         del m.__dict__[name]
                     else:
                         setattr(m, name, fns)
-
-
-def patch_model(model, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None):
-    """A clone of ``model`` whose every evaluation is a panorama evaluation;
-    the input MODEL is left untouched."""
-    patched = model.clone()
-    previous = patched.model_options.get("model_function_wrapper")
-    if isinstance(previous, PanoramaWrapper):
-        logging.warning("Panorama: the model was already patched for panoramas; the new settings replace the old")
-        previous = previous.previous
-    patched.set_model_unet_function_wrapper(PanoramaWrapper(patched, plan, settings, previous, multiscale))
-    return patched

@@ -10,7 +10,8 @@ import nodes as comfy_nodes  # ComfyUI's top-level module, not this package
 
 from ..fusion import FusionSettings, MultiScaleSettings, WindowPlan, validate_multiscale, validate_plan
 from ..fusion.multiscale import DECAYS, DOWNSAMPLE_MODES
-from .adapter import LATENT_SCALE, check_latent, patch_model
+from .adapter import check_latent, patch_model
+from .window_conds import LATENT_SCALE
 
 CATEGORY = "sampling/panorama"
 WINDOW_PLAN = "PANORAMA_WINDOWS"
@@ -169,7 +170,12 @@ class TwinDiffusionModel:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"model": ("MODEL", {"tooltip": "The model to patch."}), **fusion_inputs()},
-                "optional": _optional_inputs()}
+                "optional": {**_optional_inputs(), "schedule": ("SIGMAS", {"tooltip":
+                             "Only for sampling in stages (KSamplerAdvanced with start/end steps, SplitSigmas): "
+                             "the sigmas of the whole run, e.g. from BasicScheduler with the samplers' model, "
+                             "scheduler and steps. tau and Cross Sampling then count the steps of the whole run, "
+                             "so the stages give what one run gives. Leave it empty when one sampler takes all "
+                             "steps."})}}
 
     RETURN_TYPES = ("MODEL",)
     OUTPUT_TOOLTIPS = ("The model, sampling any latent as a panorama of windows.",)
@@ -177,11 +183,16 @@ class TwinDiffusionModel:
     CATEGORY = CATEGORY
     DESCRIPTION = ("Patches a model so that every sampler (KSampler, KSamplerAdvanced, SamplerCustomAdvanced) "
                    "samples the latent as a TwinDiffusion panorama: overlapping windows with Crop Fusion and "
-                   "Cross Sampling, or plain MultiDiffusion.")
+                   "Cross Sampling, or plain MultiDiffusion. Regional prompts, ControlNet and GLIGEN are cut "
+                   "per window.")
 
-    def patch(self, model, mode, lam, tau, view_batch_size, windows=None, multiscale=None):
+    def patch(self, model, mode, lam, tau, view_batch_size, windows=None, multiscale=None, schedule=None):
         settings = fusion_settings(mode, lam, tau, view_batch_size)
-        return (patch_model(model, windows or DEFAULT_PLAN, settings, multiscale),)
+        if schedule is not None and (schedule.ndim != 1 or len(schedule) < 2):
+            raise ValueError(f"schedule has shape {tuple(schedule.shape)}: connect the sigmas of the whole run "
+                             f"(BasicScheduler), at least one step")
+        whole = None if schedule is None else schedule.tolist()
+        return (patch_model(model, windows or DEFAULT_PLAN, settings, multiscale, whole),)
 
 
 class TwinCropFusionSampler:
@@ -219,7 +230,7 @@ class TwinCropFusionSampler:
 
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
                denoise, mode, lam, tau, view_batch_size, windows=None, multiscale=None):
-        check_latent(model, latent_image)
+        check_latent(model, latent_image["samples"])
         settings = fusion_settings(mode, lam, tau, view_batch_size)
         patched = patch_model(model, windows or DEFAULT_PLAN, settings, multiscale)
         return comfy_nodes.common_ksampler(patched, seed, steps, cfg, sampler_name, scheduler, positive, negative,

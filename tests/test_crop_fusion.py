@@ -203,3 +203,58 @@ def test_feathered_fusion_with_huge_lambda_is_multidiffusion():
     feathered = euler_sample(_panorama(plan, FusionSettings(feather=True), model_fn), x, sigmas)
     torch.testing.assert_close(big, md, rtol=1e-9, atol=1e-9)
     assert (feathered - md).abs().max() > 1e-3
+
+
+def test_lambda_zero_takes_the_neighbours_on_their_overlap_and_stays_finite():
+    views = plan_views(WindowPlan(window=8, stride=4), 8, 24)
+    windows = torch.randn(len(views), 1, 2, 8, 8, dtype=torch.float64)
+    fused = crop_fusion(windows, fusion_links(views, torch.float64), 0.0)
+    assert torch.isfinite(fused).all()
+    torch.testing.assert_close(fused[1][..., :4], fused[0][..., 4:], rtol=0, atol=0)  # the overlap is the left one's
+    torch.testing.assert_close(fused[1][..., 4:], windows[1][..., 4:], rtol=0, atol=0)  # the rest its own
+
+
+def test_any_grouping_of_windows_into_model_calls_gives_the_same_panorama():
+    """The adapter batches windows by what conditioning reaches them, not in
+    raster order; the panorama must not depend on it."""
+    model_fn = conv_denoiser(seed=2)
+    plan = resolve_plan(WindowPlan(window=16, stride=4, cross_count=2), 16)
+    x = torch.randn(2, 4, 24, 64, dtype=torch.float64)
+    denoiser = PanoramaDenoiser(plan, FusionSettings(view_batch_size=3))
+    raster = denoiser(model_fn, x, torch.full((2,), 3.0, dtype=torch.float64), 1, 10)
+
+    def scattered(views, size):
+        ids = list(range(len(views)))[::-1]
+        return [ids[i::3] for i in range(3)]
+
+    other = denoiser(model_fn, x, torch.full((2,), 3.0, dtype=torch.float64), 1, 10, scattered)
+    torch.testing.assert_close(other, raster, rtol=1e-12, atol=1e-12)
+
+
+def test_branches_are_denoised_and_fused_each_on_their_own():
+    """A model function answering K branches per window (ComfyUI's cond,
+    uncond...) gives, per branch, the panorama of that branch's model."""
+    cond, uncond = conv_denoiser(seed=3), conv_denoiser(seed=4)
+
+    def both(x, sigma, *window_info):
+        # (windows * B) in, (windows * 2 branches * B) out, window-major; B = 2
+        c, u = cond(x, sigma).view(-1, 2, *x.shape[1:]), uncond(x, sigma).view(-1, 2, *x.shape[1:])
+        return torch.stack([c, u], dim=1).flatten(0, 2)
+
+    plan = resolve_plan(WindowPlan(window=16, stride=8, cross_count=2), 16)
+    denoiser = PanoramaDenoiser(plan, FusionSettings())
+    x, sigma = torch.randn(2, 4, 16, 48, dtype=torch.float64), torch.full((2,), 2.0, dtype=torch.float64)
+    out = denoiser(both, x, sigma, 0, 10)
+    torch.testing.assert_close(out[:2], denoiser(cond, x, sigma, 0, 10), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out[2:], denoiser(uncond, x, sigma, 0, 10), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("wrap", [False, True])
+def test_cutting_at_a_finer_scale_cuts_the_same_windows(wrap):
+    """A ControlNet hint (8x the latent) is cut under the same windows."""
+    views = plan_views(WindowPlan(window=8, stride=6, wrap_x=wrap), 8, 20)
+    x = torch.randn(1, 3, 8, 20)
+    fine = x.repeat_interleave(8, -2).repeat_interleave(8, -1)
+    expected = cut_windows(x, views).repeat_interleave(8, -2).repeat_interleave(8, -1)
+    assert torch.equal(cut_windows(fine, views, scale=8), expected)
+    assert torch.equal(cut_windows(fine, views, [2, 0], scale=8), expected[[2, 0]])

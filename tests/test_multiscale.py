@@ -144,3 +144,22 @@ def test_pyramid_levels_carry_the_noise_the_model_is_told(mode, gain):
         assert math.isclose(level.std().item(), 5.0, rel_tol=0.03)
     again, _ = noisy_pyramid(z, 5.0, 3, mode)
     assert all(torch.equal(a, b) for a, b in zip(levels, again))  # a fixed field: deterministic
+
+
+def test_each_branch_takes_its_own_gradient_step():
+    """With K branches (cond, uncond) each is guided by its own lower-level
+    pass: the same as running MSD with that branch's model alone."""
+    cond, uncond = conv_denoiser(seed=5), conv_denoiser(seed=6)
+
+    def both(x, sigma, views=None, ids=None, branch=None):
+        if branch is not None:
+            return (cond, uncond)[branch](x, sigma)
+        c, u = cond(x, sigma).view(-1, 1, *x.shape[1:]), uncond(x, sigma).view(-1, 1, *x.shape[1:])
+        return torch.cat([c, u], dim=1).flatten(0, 1)  # window-major, B = 1
+
+    plan = resolve_plan(WindowPlan(window=16, stride=8), 16)
+    msd = MultiScaleDenoiser(PanoramaDenoiser(plan, FusionSettings()), MultiScaleSettings())
+    x, sigma = torch.randn(1, 4, 32, 48, dtype=torch.float64) * 5.0, torch.full((1,), 5.0, dtype=torch.float64)
+    out = msd(both, x, sigma, 0, 10, 4.0)
+    torch.testing.assert_close(out[:1], msd(cond, x, sigma, 0, 10, 4.0), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(out[1:], msd(uncond, x, sigma, 0, 10, 4.0), rtol=1e-10, atol=1e-10)

@@ -52,43 +52,142 @@ def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, n
     """Checkpoint -> prompts -> Panorama Latent -> (window plan) -> panorama
     sampler -> VAE decode -> save."""
     g = Graph()
-    ckpt_node = g.node("CheckpointLoaderSimple", outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")],
-                       widgets=[ckpt], pos=(0, 200), size=(320, 100))
-    pos = g.node("CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=[("CONDITIONING", "CONDITIONING")],
-                 widgets=[prompt], pos=(380, 0), size=(420, 160), title="Positive prompt")
-    neg = g.node("CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=[("CONDITIONING", "CONDITIONING")],
-                 widgets=[NEGATIVE], pos=(380, 200), size=(420, 160), title="Negative prompt")
+    ckpt_node = checkpoint(g, ckpt)
+    positive = text(g, ckpt_node, prompt, (360, 0), "Positive prompt")
+    negative = text(g, ckpt_node, NEGATIVE, (360, 200), "Negative prompt")
+    return conditioned_panorama(g, ckpt_node, (positive, 0), (negative, 0), width, height, sampler_widgets, note,
+                                plan_widgets, multiscale, x=800)
+
+
+def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sampler_widgets, note,
+                         plan_widgets=(0, 0, 2, 0, False), multiscale=None, x=1240):
+    """The common tail: Panorama Latent, window plan (and Multi-Scale
+    Guidance), the sampler fed the given conditioning, decode, save; the note
+    under the plan."""
     latent = g.node("PanoramaLatent", inputs=[("model", "MODEL")], outputs=[("LATENT", "LATENT")],
-                    widgets=[width, height, 1], pos=(380, 400), size=(320, 130))
-    plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=plan_widgets,
-                  pos=(380, 580), size=(320, 180))
-    sampler_inputs = [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
-                      ("latent_image", "LATENT"), ("windows", "PANORAMA_WINDOWS")]
+                    widgets=[width, height, 1], pos=(0, 360), size=(320, 130))
+    plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(plan_widgets),
+                  pos=(0, 540), size=(320, 180))
+    inputs = [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+              ("latent_image", "LATENT"), ("windows", "PANORAMA_WINDOWS")]
     if multiscale is not None:
-        sampler_inputs.append(("multiscale", "PANORAMA_MULTISCALE"))
-    sampler = g.node("TwinCropFusionSampler", inputs=sampler_inputs, outputs=[("LATENT", "LATENT")],
-                     widgets=sampler_widgets, pos=(860, 100), size=(340, 420))
+        inputs.append(("multiscale", "PANORAMA_MULTISCALE"))
+    sampler = g.node("TwinCropFusionSampler", inputs=inputs, outputs=[("LATENT", "LATENT")],
+                     widgets=sampler_widgets, pos=(x, 0), size=(340, 440))
     decode = g.node("VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")],
-                    pos=(1260, 100), size=(220, 50))
-    save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=["panorama"], pos=(1260, 220),
+                    pos=(x + 380, 0), size=(220, 50))
+    save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=["panorama"], pos=(x + 380, 100),
                   size=(900, 300))
-    g.connect(ckpt_node, 1, pos, "clip")
-    g.connect(ckpt_node, 1, neg, "clip")
     g.connect(ckpt_node, 0, latent, "model")
     g.connect(ckpt_node, 0, sampler, "model")
-    g.connect(pos, 0, sampler, "positive")
-    g.connect(neg, 0, sampler, "negative")
+    g.connect(positive[0], positive[1], sampler, "positive")
+    g.connect(negative[0], negative[1], sampler, "negative")
     g.connect(latent, 0, sampler, "latent_image")
     g.connect(plan, 0, sampler, "windows")
     if multiscale is not None:
         ms = g.node("MultiScaleGuidance", outputs=[("multiscale", "PANORAMA_MULTISCALE")], widgets=multiscale,
-                    pos=(380, 800), size=(320, 180))
+                    pos=(0, 760), size=(320, 180))
         g.connect(ms, 0, sampler, "multiscale")
     g.connect(sampler, 0, decode, "samples")
     g.connect(ckpt_node, 2, decode, "vae")
     g.connect(decode, 0, save, "images")
-    g.note(note, pos=(0, 400))
+    g.note(note, pos=(0, 980 if multiscale is not None else 780))
     return g
+
+
+def checkpoint(g, name):
+    return g.node("CheckpointLoaderSimple", outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")],
+                  widgets=[name], pos=(0, 180), size=(320, 100))
+
+
+def text(g, ckpt_node, prompt, pos, title):
+    node = g.node("CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=[("CONDITIONING", "CONDITIONING")],
+                  widgets=[prompt], pos=pos, size=(400, 150), title=title)
+    g.connect(ckpt_node, 1, node, "clip")
+    return node
+
+
+def regional_graph():
+    """Three prompts along a 512x2048 panorama (two areas given as fractions
+    of the panorama, one mask) and a global prompt, combined."""
+    g = Graph()
+    ckpt = checkpoint(g, "v1-5-pruned-emaonly-fp16.safetensors")
+    scene = text(g, ckpt, "a wide landscape panorama at golden hour, highly detailed", (360, 0), "Whole panorama")
+    left = text(g, ckpt, "snowy mountain peaks", (360, 200), "Left: mountains")
+    middle = text(g, ckpt, "a calm lake with reflections", (360, 400), "Middle: lake")
+    right = text(g, ckpt, "a dense pine forest", (360, 600), "Right: forest")
+    negative = text(g, ckpt, NEGATIVE, (360, 800), "Negative prompt")
+    # ConditioningSetAreaPercentage: width, height, x, y, strength (fractions of the panorama)
+    left_area = g.node("ConditioningSetAreaPercentage", inputs=[("conditioning", "CONDITIONING")],
+                       outputs=[("CONDITIONING", "CONDITIONING")], widgets=[0.4, 1.0, 0.0, 0.0, 1.0],
+                       pos=(800, 200), size=(300, 170), title="Area: left 40 %")
+    middle_area = g.node("ConditioningSetAreaPercentage", inputs=[("conditioning", "CONDITIONING")],
+                         outputs=[("CONDITIONING", "CONDITIONING")], widgets=[0.4, 1.0, 0.3, 0.0, 1.0],
+                         pos=(800, 400), size=(300, 170), title="Area: 30 % to 70 %")
+    canvas = g.node("SolidMask", outputs=[("MASK", "MASK")], widgets=[0.0, 2048, 512], pos=(800, 1000),
+                    size=(300, 110), title="Mask canvas (panorama size)")
+    block = g.node("SolidMask", outputs=[("MASK", "MASK")], widgets=[1.0, 820, 512], pos=(800, 1150),
+                   size=(300, 110), title="Mask block (right 40 %)")
+    paste = g.node("MaskComposite", inputs=[("destination", "MASK"), ("source", "MASK")],
+                   outputs=[("MASK", "MASK")], widgets=[1228, 0, "add"], pos=(1140, 1000), size=(300, 140),
+                   title="Right 40 % mask")
+    right_mask = g.node("ConditioningSetMask", inputs=[("conditioning", "CONDITIONING"), ("mask", "MASK")],
+                        outputs=[("CONDITIONING", "CONDITIONING")], widgets=[1.0, "default"], pos=(800, 600),
+                        size=(300, 110), title="Mask: right 40 %")
+    g.connect(left, 0, left_area, "conditioning")
+    g.connect(middle, 0, middle_area, "conditioning")
+    g.connect(canvas, 0, paste, "destination")
+    g.connect(block, 0, paste, "source")
+    g.connect(right, 0, right_mask, "conditioning")
+    g.connect(paste, 0, right_mask, "mask")
+    combined = scene
+    for i, region in enumerate((left_area, middle_area, right_mask)):
+        node = g.node("ConditioningCombine", inputs=[("conditioning_1", "CONDITIONING"),
+                                                     ("conditioning_2", "CONDITIONING")],
+                      outputs=[("CONDITIONING", "CONDITIONING")], pos=(1140, 200 * (i + 1) + 40), size=(260, 60))
+        g.connect(combined, 0, node, "conditioning_1")
+        g.connect(region, 0, node, "conditioning_2")
+        combined = node
+    return conditioned_panorama(
+        g, ckpt, (combined, 0), (negative, 0), 2048, 512, twin_sampler(),
+        "## Regional prompts along a panorama (SD1.5, 512x2048)\n\nA prompt for the whole panorama plus three "
+        "regions: mountains on the left 40 % and a lake from 30 % to 70 % (Conditioning Set Area Percentage), "
+        "a forest under a mask on the right 40 % (Conditioning Set Mask), all combined into the sampler's "
+        "positive input.\n\nThe sampler cuts every region into the windows: an area is evaluated on the part "
+        "of each window it covers, a mask on the windows where it is non-zero, and a region costs model "
+        "calls only on the windows it reaches. Keep the whole-panorama prompt: it fills the gaps between "
+        "regions.", x=1480)
+
+
+def controlnet_graph():
+    """A panorama-size hint (edges of a reference image) through ControlNet."""
+    g = Graph()
+    ckpt = checkpoint(g, "v1-5-pruned-emaonly-fp16.safetensors")
+    positive = text(g, ckpt, "a photo of a coastal town at sunset, highly detailed", (360, 0), "Positive prompt")
+    negative = text(g, ckpt, NEGATIVE, (360, 200), "Negative prompt")
+    image = g.node("LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")],
+                   widgets=["panorama_reference.png", "image"], pos=(360, 400), size=(400, 360),
+                   title="Reference image (panorama size)")
+    edges = g.node("Canny", inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE")], widgets=[0.4, 0.8],
+                   pos=(800, 400), size=(300, 110))
+    loader = g.node("ControlNetLoader", outputs=[("CONTROL_NET", "CONTROL_NET")],
+                    widgets=["control_v11p_sd15_canny_fp16.safetensors"], pos=(800, 560), size=(360, 80))
+    apply = g.node("ControlNetApplyAdvanced", inputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                                                      ("control_net", "CONTROL_NET"), ("image", "IMAGE")],
+                   outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")], widgets=[0.8, 0.0, 0.8],
+                   pos=(800, 0), size=(340, 190))
+    g.connect(image, 0, edges, "image")
+    g.connect(positive, 0, apply, "positive")
+    g.connect(negative, 0, apply, "negative")
+    g.connect(loader, 0, apply, "control_net")
+    g.connect(edges, 0, apply, "image")
+    return conditioned_panorama(
+        g, ckpt, (apply, 0), (apply, 1), 2048, 512, twin_sampler(),
+        "## ControlNet on a panorama (SD1.5, 512x2048)\n\nLoad a reference image of the panorama's size (or "
+        "its aspect ratio); Canny turns it into an edge map, and Apply ControlNet attaches it to both prompts "
+        "(strength 0.8, for the first 80 % of the steps).\n\nThe sampler gives every window the part of the "
+        "hint under it, for every ControlNet in a chain, so the whole panorama follows the edges. Any SD1.5 "
+        "ControlNet or T2I-Adapter works the same way.")
 
 
 def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion"):
@@ -142,6 +241,8 @@ def main():
         "MultiDiffusion. Set mode to twindiffusion and cross_count to 2 to combine it with TwinDiffusion.",
         multiscale=[2, 10.0, "cosine", "bilinear"],
     ).save("msd_panorama_sd15.json")
+    regional_graph().save("regional_panorama_sd15.json")
+    controlnet_graph().save("controlnet_panorama_sd15.json")
 
 
 if __name__ == "__main__":

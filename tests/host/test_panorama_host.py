@@ -71,8 +71,26 @@ def test_pack_registers_its_nodes_with_tooltips_and_descriptions(comfy):
                 assert len(spec) > 1 and spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
 
 
+@pytest.fixture(scope="module")
+def workflow_inputs(comfy, tmp_path_factory):
+    """What the example workflows load besides the checkpoint: a ControlNet
+    (ComfyUI's class, random weights) in a ``controlnet`` folder, and a
+    reference image in ComfyUI's input folder."""
+    import folder_paths
+    import numpy
+    import tiny_models
+    from PIL import Image
+    directory = tmp_path_factory.mktemp("controlnet")
+    controlnet = tiny_models.ensure_controlnet(directory, "sd15")
+    folder_paths.add_model_folder_path("controlnet", str(directory), is_default=True)
+    folder_paths.filename_list_cache.pop("controlnet", None)
+    pixels = numpy.random.default_rng(0).integers(0, 255, (128, 512, 3), dtype=numpy.uint8)
+    Image.fromarray(pixels).save(f"{folder_paths.get_input_directory()}/panorama_test_reference.png")
+    return {"ControlNetLoader": {"control_net_name": controlnet}, "LoadImage": {"image": "panorama_test_reference.png"}}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
-def test_example_workflow_executes(path, comfy, tiny_checkpoints):
+def test_example_workflow_executes(path, comfy, tiny_checkpoints, workflow_inputs):
     workflow = json.loads(path.read_text())
     kind = "sdxl" if "sdxl" in path.stem else "sd15"
     msd = "msd" in path.stem
@@ -82,6 +100,8 @@ def test_example_workflow_executes(path, comfy, tiny_checkpoints):
         "CrossSamplingScheduler": SMALL_PLAN,
         "TwinCropFusionSampler": {"steps": 2},
     }
+    types = {node["type"] for node in workflow["nodes"]}
+    overrides.update({name: values for name, values in workflow_inputs.items() if name in types})
     prompt = harness.ui_to_api(workflow, overrides)
     ids = {entry["class_type"]: node_id for node_id, entry in prompt.items()}
     result = harness.run_prompt(prompt, outputs=[ids["VAEDecode"], ids["TwinCropFusionSampler"]])
@@ -94,7 +114,7 @@ def test_example_workflow_executes(path, comfy, tiny_checkpoints):
     if msd:
         layers = [m for m in harness.load_checkpoint(tiny_checkpoints[kind])[0].model.diffusion_model.modules()
                   if hasattr(m, "weight_function")]
-        assert all(not any(getattr(f, "__name__", "") == "_keep_grad_path" for f in m.weight_function)
+        assert all(not any(getattr(f, "__name__", "") == "keep_grad_path" for f in m.weight_function)
                    for m in layers), "the gradient pass left weight functions behind"
 
 
@@ -168,9 +188,9 @@ def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
     target = torch.randn(2, 4, 8, 8, generator=generator)
     sigma = torch.full((2,), 3.0)
 
-    def model_fn(xw, sw, views_=None, ids_=None):
-        context = adapter._keep_grad_path(positive[0][0]).repeat(xw.shape[0], 1, 1)
-        return base.apply_model(xw, adapter._keep_grad_path(sw), c_crossattn=context)  # as the wrapper does
+    def model_fn(xw, sw, views_=None, ids_=None, branch=None):
+        context = adapter.keep_grad_path(positive[0][0]).repeat(xw.shape[0], 1, 1)
+        return base.apply_model(xw, adapter.keep_grad_path(sw), c_crossattn=context)  # as the handler does
 
     def loss(v):
         phi = model_fn(v, sigma) * (1 - r) + r * v
@@ -179,7 +199,7 @@ def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
     with torch.inference_mode():
         x, target, sigma = x.clone(), target.clone(), sigma.clone()  # inference tensors, as in a ComfyUI run
         stepped = multiscale.guided_windows(model_fn, x, target, sigma, views, ids, r, omega, "bilinear",
-                                            lambda: adapter.gradients_through(unet))
+                                            lambda: adapter.gradients_through([unet]))
         grad = (x - stepped) / omega
         errors = []
         for _ in range(3):
@@ -194,6 +214,11 @@ def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert all(p.grad is None for p in unet.parameters())
     assert layer_functions(unet) == functions_before
+
+
+def assert_unpatched(model):
+    assert "context_handler" not in model.model_options
+    assert not any(key == "comfyui_panorama_diffusion" for wrappers in model.wrappers.values() for key in wrappers)
 
 
 def layer_functions(module):
@@ -266,24 +291,6 @@ def test_other_model_families(kind, comfy, tiny_checkpoints):
     assert torch.isfinite(out).all()
 
 
-def test_sdxl_windows_get_their_own_crop_conditioning(comfy, tiny_checkpoints):
-    adapter = pack_module(comfy, "nodes.adapter")
-    fusion = pack_module(comfy, "fusion")
-    with torch.inference_mode():
-        model = harness.load_checkpoint(tiny_checkpoints["sdxl"])[0]
-        wrapper = adapter.PanoramaWrapper(model, fusion.WindowPlan(16, 8), fusion.FusionSettings())
-        views = fusion.plan_views(wrapper.plan, 16, 48)
-        y = torch.randn(2, 2816)
-        c = {"c_crossattn": torch.randn(2, 77, 2048), "y": y, "transformer_options": {"cond_or_uncond": [0, 1]}}
-        out = wrapper.window_conditioning(c, torch.zeros(2, 4, 16, 48), views, [0, 1, 2])
-    assert out["y"].shape == (6, 2816) and out["c_crossattn"].shape == (6, 77, 2048)
-    assert torch.equal(out["y"][:, :adapter.SDXL_ADM_CROP], y.repeat(3, 1)[:, :adapter.SDXL_ADM_CROP])
-    crops = out["y"][:, adapter.SDXL_ADM_CROP:]
-    assert torch.equal(crops[0], crops[1])  # cond and uncond of one window agree
-    assert not torch.equal(crops[0], crops[2])  # windows differ
-    assert out["transformer_options"]["cond_or_uncond"] == [0, 1] * 3
-
-
 def test_img2img_and_batches(comfy, sd15):
     model, positive, negative = sd15
     start = torch.randn(2, 4, 16, 40)
@@ -314,7 +321,7 @@ def test_model_patch_with_core_ksampler_equals_the_panorama_sampler(comfy, tiny_
     result = harness.run_prompt(prompt, outputs=["6", "8", "1"])
     assert result.success, result.errors
     assert torch.equal(result.output("6")["samples"], result.output("8")["samples"])
-    assert "model_function_wrapper" not in result.output("1").model_options  # the input MODEL is untouched
+    assert_unpatched(result.output("1"))  # the input MODEL is untouched
 
 
 def test_interrupt_stops_cleanly_and_leaves_the_model_unpatched(comfy, tiny_checkpoints):
@@ -343,37 +350,10 @@ def test_interrupt_stops_cleanly_and_leaves_the_model_unpatched(comfy, tiny_chec
     assert result.interrupted and not result.success
     assert "6" not in result.outputs
     model = harness.load_checkpoint(tiny_checkpoints["sd15"])[0]
-    assert "model_function_wrapper" not in model.model_options
+    assert_unpatched(model)
     for m in model.model.diffusion_model.modules():
         if hasattr(m, "weight_function"):
-            assert all(getattr(f, "__name__", "") != "_keep_grad_path" for f in m.weight_function + m.bias_function)
-
-
-def test_controlnet_is_refused_with_a_clear_message(comfy, sd15):
-    """A real ControlNet (ComfyUI's cldm.ControlNet, the tiny SD1.5 layout,
-    random weights) applied with ControlNetApplyAdvanced: its hint is for
-    the whole latent, so the panorama sampler refuses it by name."""
-    import comfy.controlnet
-    import comfy.ops
-    import nodes
-    import tiny_models
-    from comfy.cldm.cldm import ControlNet
-    model, positive, negative = sd15
-    config = {k: v for k, v in tiny_models.SPECS["sd15"].unet.items() if k not in ("out_channels",)}
-    torch.manual_seed(0)
-    net = ControlNet(hint_channels=3, operations=comfy.ops.disable_weight_init, device="cpu", dtype=torch.float32,
-                     **config)
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.02)
-    control = comfy.controlnet.ControlNet(net, load_device=torch.device("cpu"))
-    hint = torch.rand(1, 128, 384, 3)
-    with torch.inference_mode():
-        positive, negative = nodes.ControlNetApplyAdvanced().apply_controlnet(positive, negative, control, hint,
-                                                                             1.0, 0.0, 1.0)
-    latent = {"samples": torch.zeros(1, 4, 16, 48)}
-    with pytest.raises(ValueError, match="ControlNet .* not supported"):
-        run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy))
-    assert "model_function_wrapper" not in model.model_options
+            assert all(getattr(f, "__name__", "") != "keep_grad_path" for f in m.weight_function + m.bias_function)
 
 
 @pytest.mark.parametrize("case,match", [
@@ -417,4 +397,4 @@ def test_bad_input_names_the_input(case, match, comfy, sd15):
             latent = {"samples": torch.zeros(1, 4, 16, 16)}
             kwargs["multiscale"] = mapping["MultiScaleGuidance"]().configure(2, 10.0, "cosine", "bilinear")[0]
         run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy), **kwargs)
-    assert "model_function_wrapper" not in model.model_options
+    assert_unpatched(model)

@@ -393,6 +393,78 @@ def ensure_checkpoints(directory, kinds=KINDS, seed: int = 0) -> Dict[str, str]:
     return names
 
 
+def build_controlnet_state_dict(kind: str = "sd15", seed: int = 0, dtype=None) -> dict:
+    """A ControlNet for ``kind``'s UNet (ComfyUI's ``cldm.ControlNet``), in
+    the original "control_model." layout, drawn like the checkpoints: its
+    zero convolutions are not zero, so it changes what the model does."""
+    import torch
+
+    import harness
+
+    harness.prepare_comfy_imports()
+    import comfy.ops
+    from comfy.cldm.cldm import ControlNet
+
+    config = {k: v for k, v in _spec(kind).unet.items() if k != "out_channels"}
+    with torch.device("meta"):
+        net = ControlNet(hint_channels=3, dtype=torch.float32, device="meta", operations=comfy.ops.disable_weight_init,
+                         **config)
+    state = _materialize(net.state_dict(), seed, f"{kind}/controlnet", torch.float16 if dtype is None else dtype)
+    return {f"control_model.{k}": v.contiguous() for k, v in state.items()}
+
+
+def controlnet_filename(kind: str = "sd15", seed: int = 0) -> str:
+    return f"tiny_controlnet_{kind}_v{TINY_VERSION}_s{seed}.safetensors"
+
+
+def ensure_controlnet(directory, kind: str = "sd15", seed: int = 0) -> str:
+    """Writes (once) the ``kind`` ControlNet into ``directory``; its file name."""
+    import safetensors.torch
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = controlnet_filename(kind, seed)
+    if not (directory / name).is_file():
+        tmp = directory / f".{name}.{os.getpid()}.tmp"
+        safetensors.torch.save_file(build_controlnet_state_dict(kind, seed), str(tmp))
+        os.replace(tmp, directory / name)
+    return name
+
+
+def build_gligen(diffusion_model, seed: int = 0):
+    """A GLIGEN box model (ComfyUI's ``gligen.Gligen``, wrapped in a
+    ModelPatcher as GLIGENLoader returns it) for a UNet: one gated
+    self-attention per spatial transformer, in the order the UNet counts
+    them, with its gates open so the boxes matter."""
+    import torch
+
+    import harness
+
+    harness.prepare_comfy_imports()
+    import comfy.gligen
+    import comfy.model_management
+    import comfy.model_patcher
+    from comfy.ldm.modules.attention import SpatialTransformer
+
+    torch.manual_seed(seed)
+    blocks = [m for part in (diffusion_model.input_blocks, [diffusion_model.middle_block], diffusion_model.output_blocks)
+              for block in part for m in block if isinstance(m, SpatialTransformer)]
+    key_dim = 768
+    gated = [comfy.gligen.GatedSelfAttentionDense(dim, key_dim, 8, dim // 8)
+             for dim in (block.transformer_blocks[0].attn1.to_q.in_features for block in blocks)]
+    gligen = comfy.gligen.Gligen(gated, comfy.gligen.PositionNet(key_dim, key_dim), key_dim).float()
+    with torch.no_grad():  # ComfyUI's layers skip their own init
+        for name, p in gligen.named_parameters():
+            if name.endswith("alpha_attn") or name.endswith("alpha_dense"):
+                p.fill_(1.0)
+            elif ".norm" in name:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+            else:
+                p.normal_(0.0, 0.05)
+    return comfy.model_patcher.ModelPatcher(gligen, load_device=comfy.model_management.get_torch_device(),
+                                            offload_device=comfy.model_management.unet_offload_device())
+
+
 def expected_model_config(kind: str) -> str:
     """Class name of the model config ComfyUI must pick for ``kind``."""
     spec = _spec(kind)

@@ -1,0 +1,400 @@
+"""ComfyUI's conditioning, cut to a batch of panorama windows.
+
+A conditioning entry (one dict of a conds list, as ComfyUI's sampler has
+prepared it: areas in latent pixels, masks at latent size, model conds
+encoded, controls pre-run) describes the whole panorama latent.  A window is
+an image of its own, so before ComfyUI evaluates a window batch every entry
+is re-expressed in the window's frame:
+
+- area: intersected with the window and translated; a window the area misses
+  drops the entry (no model call), an area running across the 360-degree seam
+  of a window becomes two pieces;
+- mask: cut per window; a window whose crop is all zero drops the entry;
+- spatial model conds (``CONDNoiseShape``: an inpainting model's c_concat...)
+  cut per window; SDXL's crop and target size set per window;
+- ControlNet / T2I-Adapter / Control LoRA chains: every control of the chain
+  gets the part of its panorama-size hint under the window, so ComfyUI's own
+  hint pipeline (pre-processing, VAE, strength, start/end percent) runs on it;
+- GLIGEN boxes translated into the window.
+
+Windows whose entries keep the same pieces are batched together (masks,
+hints and boxes may differ inside a batch); with only global conditioning
+that is every window, in raster order.
+
+At a lower level of the Multi-Scale pyramid the windows lie on a smaller
+latent: areas, masks, model conds and hints are scaled to it first.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+import comfy.conds
+import comfy.controlnet
+import comfy.model_base
+import comfy.utils
+
+from ..fusion import Views
+from ..fusion.crop_fusion import cut_windows
+
+LATENT_SCALE = 8  # pixels per latent pixel for every model family the pack targets
+SDXL_ADM = 2816  # SDXL's y: pooled text (1280), then six 256-d size embeddings
+SDXL_ADM_CROP = 1280 + 2 * 256  # crop_h, crop_w, target_h, target_w follow
+
+Rect = tuple  # (h, w, y, x) in latent pixels, as ComfyUI writes areas
+WHOLE = None  # the piece of an entry that covers its whole window (no area)
+
+
+def views_key(views: Views) -> tuple:
+    return views.height, views.width, tuple(views.tops), tuple(views.lefts)
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """Windows ``ids`` of ``views``, evaluated together.  ``full`` is the
+    sampler's latent (H, W); the views may lie on a lower pyramid level of
+    it.  ``batch`` is the sampler's batch B: every window carries B latents,
+    window-major."""
+
+    views: Views
+    ids: tuple
+    full: tuple
+    batch: int
+
+    @property
+    def key(self) -> tuple:
+        return views_key(self.views), self.ids
+
+    @property
+    def level(self) -> tuple:
+        return self.views.height, self.views.width
+
+    @property
+    def factor(self) -> float:
+        """Level size over the sampler's latent size (1, 1/2, 1/4...)."""
+        return self.views.height / self.full[0]
+
+
+def scale_rect(rect: Rect, factor: float) -> Rect:
+    """An area on the full latent, on a level ``factor`` times its size."""
+    h, w, y, x = rect
+    if factor == 1:
+        return h, w, y, x
+    top, left = math.floor(y * factor), math.floor(x * factor)
+    return math.ceil((y + h) * factor) - top, math.ceil((x + w) * factor) - left, top, left
+
+
+def runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
+    """[start, stop) of every run of True."""
+    out, start = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            out.append((start, i))
+            start = None
+    return out
+
+
+def area_pieces(area: Rect, views: Views, i: int) -> tuple:
+    """Where ``area`` lies in window ``i``, in the window's frame: () where it
+    misses the window, (WHOLE,) where it covers all of it, else local rects
+    (two where the window runs across the seam of a 360 panorama)."""
+    h, w, y, x = area
+    top, _ = views.origin(i)
+    r0, r1 = max(y - top, 0), min(y + h - top, views.window_h)
+    if r1 <= r0:
+        return ()
+    cols = views.cols[i].tolist()
+    pieces = runs([x <= c < x + w for c in cols])
+    if r0 == 0 and r1 == views.window_h and pieces == [(0, views.window_w)]:
+        return (WHOLE,)
+    return tuple((r1 - r0, stop - start, r0, start) for start, stop in pieces)
+
+
+def fit_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
+    """As ComfyUI fits a conditioning tensor to the sampler's batch."""
+    return comfy.utils.repeat_to_batch_size(t, batch)
+
+
+def window_major(windows: torch.Tensor, batch: int) -> torch.Tensor:
+    """(n, b, ...) with b = 1 or B -> (n*B, ...): each window's B latents in
+    turn, as the windows of the latent are laid out."""
+    return windows.expand(windows.shape[0], batch, *windows.shape[2:]).flatten(0, 1)
+
+
+def narrow_piece(t: torch.Tensor, piece, scale: int = 1) -> torch.Tensor:
+    if piece is WHOLE:
+        return t
+    h, w, y, x = piece
+    return t[..., y * scale:(y + h) * scale, x * scale:(x + w) * scale]
+
+
+def aligned_scale(t: torch.Tensor, full: tuple, what: str) -> int:
+    """How many times the latent's resolution a spatial tensor has; refuses
+    one the windows cannot be cut from."""
+    height, width = t.shape[-2:]
+    scale = width // full[1]
+    if scale < 1 or width != scale * full[1] or height != scale * full[0]:
+        raise ValueError(
+            f"{what} is {height}x{width}, not aligned with the {full[0]}x{full[1]} latent being sampled, so the "
+            f"panorama sampler cannot cut it per window: make it at the latent's size (or a whole multiple)")
+    return scale
+
+
+def to_level(t: torch.Tensor, batch: WindowBatch, scale: int, mode: str) -> torch.Tensor:
+    if batch.factor == 1:
+        return t
+    return F.interpolate(t, size=(batch.level[0] * scale, batch.level[1] * scale), mode=mode)
+
+
+class WindowGligen:
+    """GLIGEN for a window batch.  ComfyUI asks the conditioning's GLIGEN
+    model for the patch of a batch (``gligen.model.set_position``); this one
+    gives every window of the batch its own boxes, translated into the
+    window, by asking the real GLIGEN once per window."""
+
+    def __init__(self, gligen, boxes_per_window: list, batch: int):
+        self.gligen = gligen
+        self.boxes = boxes_per_window
+        self.batch = batch
+
+    @property
+    def model(self):
+        return self
+
+    def set_position(self, latent_shape, position_params, device):
+        _, channels, height, width = latent_shape
+        per_window = [self.gligen.set_position((self.batch, channels, height, width), boxes, device)
+                      if boxes else self.gligen.set_empty((self.batch, channels, height, width), device)
+                      for boxes in self.boxes]
+
+        def patch(x, extra_options):
+            chunks = x.split(self.batch)
+            return torch.cat([apply(chunk, extra_options) for apply, chunk in zip(per_window, chunks)])
+
+        return patch
+
+
+def translate_boxes(params: list, origin: tuple, size: tuple, factor: float) -> list:
+    """GLIGEN's (embedding, h, w, y, x) boxes in latent pixels, moved into a
+    window at ``origin`` of ``size`` (boxes it misses are dropped, the rest
+    clipped to it)."""
+    top, left = origin
+    out = []
+    for embedding, h, w, y, x in params:
+        y0, x0 = y * factor - top, x * factor - left
+        y1, x1 = y0 + h * factor, x0 + w * factor
+        y0, x0, y1, x1 = max(y0, 0), max(x0, 0), min(y1, size[0]), min(x1, size[1])
+        if y1 > y0 and x1 > x0:
+            out.append((embedding, y1 - y0, x1 - x0, y0, x0))
+    return out
+
+
+class WindowConditioning:
+    """Per sampling run: ComfyUI's conds lists resized to window batches.
+
+    Everything cut from the panorama (masks, model conds, hints, the copies
+    of the controls) is cached for the run, keyed by the conditioning entry,
+    which ComfyUI keeps the same for a whole run; the cache holds the entry,
+    so a key can never be reused by another object while it lives."""
+
+    def __init__(self, model: comfy.model_base.BaseModel):
+        self.sdxl_embedder = model.embedder if isinstance(model, comfy.model_base.SDXL) else None
+        self._cache: dict = {}
+
+    def cached(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key][1]
+
+    # -- which windows an entry reaches ---------------------------------------
+
+    def pieces(self, entry: dict, views: Views, full: tuple, batch: int) -> list[tuple]:
+        """For every window of ``views``: the entry's pieces there (() where
+        it drops out)."""
+        def make():
+            factor = views.height / full[0]
+            area = entry.get("area")
+            if area is not None and len(area) != 4:
+                raise ValueError(f"a conditioning area with {len(area) // 2} dimensions cannot be cut into "
+                                 f"panorama windows: only image (2-D) areas are supported")
+            area = None if area is None else scale_rect(area, factor)
+            pieces = [(WHOLE,) if area is None else area_pieces(area, views, i) for i in range(len(views))]
+            if "mask" in entry:
+                reached = self.mask_windows(entry, views, full, batch)[1]
+                pieces = [p if hit else () for p, hit in zip(pieces, reached)]
+            return entry, pieces
+        return self.cached(("pieces", id(entry), views_key(views), full, batch), make)
+
+    def batches(self, conds: Sequence[list], views: Views, size: int, full: tuple, batch: int) -> list[tuple]:
+        """Window ids in groups of at most ``size`` whose entries have the
+        same pieces, in raster order of their first window."""
+        per_entry = [self.pieces(entry, views, full, batch) for cond in conds for entry in cond]
+        groups: dict = {}
+        for i in range(len(views)):
+            groups.setdefault(tuple(p[i] for p in per_entry), []).append(i)
+        return [tuple(ids[start:start + size]) for ids in groups.values() for start in range(0, len(ids), size)]
+
+    # -- resizing ---------------------------------------------------------------
+
+    def resize(self, cond: list | None, batch: WindowBatch) -> list | None:
+        """One conds list (cond, uncond...) for the window batch: each entry
+        in the batch's frame, one entry per piece, none where it drops out."""
+        if cond is None:
+            return None
+        out = []
+        for entry in cond:
+            pieces = self.pieces(entry, batch.views, batch.full, batch.batch)[batch.ids[0]]
+            for piece in pieces:
+                out.append(self.cached(("entry", id(entry), batch.key, batch.full, batch.batch, piece),
+                                       lambda: (entry, self.window_entry(entry, batch, piece))))
+        return out
+
+    def window_entry(self, entry: dict, batch: WindowBatch, piece) -> dict:
+        out = dict(entry)
+        out.pop("area", None)
+        if piece is not WHOLE:
+            out["area"] = piece
+        out.pop("set_area_to_bounds", None)  # resolved into the area already
+        if "mask" in entry:
+            masks = self.mask_windows(entry, batch.views, batch.full, batch.batch)[0]
+            out["mask"] = window_major(masks[list(batch.ids)], batch.batch)
+        out["model_conds"] = {name: self.window_model_cond(name, value, entry, batch, piece)
+                              for name, value in entry["model_conds"].items()}
+        if entry.get("control") is not None:
+            frame = entry.get("area")
+            out["control"] = self.window_control(entry["control"], batch, frame, piece)
+        gligen = entry.get("gligen")
+        if gligen is not None and gligen[0] == "position":
+            out["gligen"] = (gligen[0], self.window_gligen(gligen, batch, piece), gligen[2])
+        return out
+
+    def mask_windows(self, entry: dict, views: Views, full: tuple, batch: int):
+        """The entry's mask cut per window, (N, B, h, w), and for every window
+        whether any of it is non-zero."""
+        def make():
+            mask = entry["mask"]  # ComfyUI has resized it to the latent
+            if mask.ndim == 2:
+                mask = mask.unsqueeze(0)
+            if tuple(mask.shape[-2:]) != tuple(full):
+                raise ValueError(f"a conditioning mask of {tuple(mask.shape[-2:])} does not match the "
+                                 f"{full[0]}x{full[1]} latent")
+            level = fit_batch(mask, batch).unsqueeze(1)
+            if (views.height, views.width) != tuple(full):
+                level = F.interpolate(level, size=(views.height, views.width), mode="bilinear")
+            windows = cut_windows(level, views)[:, :, 0]
+            reached = (windows != 0).flatten(1).any(1).tolist()
+            return entry, (windows, reached)
+        return self.cached(("mask", id(entry), views_key(views), full, batch), make)
+
+    def window_model_cond(self, name: str, value, entry: dict, batch: WindowBatch, piece):
+        if isinstance(value, comfy.conds.CONDNoiseShape) and torch.is_tensor(value.cond) and value.cond.ndim == 4:
+            def make():
+                scale = aligned_scale(value.cond, batch.full, f"the conditioning '{name}'")
+                level = fit_batch(to_level(value.cond, batch, scale, "area"), batch.batch)
+                return entry, (scale, level)
+            scale, level = self.cached(("spatial", id(entry), name, batch.full, batch.level, batch.batch), make)
+            windows = cut_windows(level, batch.views, batch.ids, scale)
+            return value._copy_with(window_major(windows, batch.batch))
+        if (name == "y" and self.sdxl_embedder is not None and torch.is_tensor(value.cond)
+                and value.cond.shape[-1] == SDXL_ADM):
+            return value._copy_with(self.sdxl_window_y(fit_batch(value.cond, batch.batch), batch, piece))
+        return value
+
+    def sdxl_window_y(self, y: torch.Tensor, batch: WindowBatch, piece) -> torch.Tensor:
+        """SDXL's micro-conditioning per window: the image keeps the size the
+        user gave; each window (or piece of one) is a crop at its own offset
+        whose target size is itself, as in training on random crops."""
+        rows = []
+        for i in batch.ids:
+            top, left = batch.views.origin(i)
+            h, w, y0, x0 = (batch.views.window_h, batch.views.window_w, 0, 0) if piece is WHOLE else piece
+            values = [(top + y0) * LATENT_SCALE, (left + x0) * LATENT_SCALE, h * LATENT_SCALE, w * LATENT_SCALE]
+            rows.append(torch.cat([self.sdxl_embedder(torch.tensor([float(v)])) for v in values], dim=1))
+        crops = torch.cat(rows).to(y).repeat_interleave(y.shape[0], dim=0)
+        return torch.cat([y.repeat(len(batch.ids), 1)[:, :SDXL_ADM_CROP], crops], dim=1)
+
+    # -- controls ---------------------------------------------------------------
+
+    def window_control(self, control, batch: WindowBatch, frame, piece):
+        """A copy of a control chain whose hints are the windows' parts of
+        the panorama-size hints.  One copy per window batch, shared by every
+        entry that shares the control (cond and uncond), so ComfyUI still
+        batches them together."""
+        if control is None:
+            return None
+
+        def make():
+            window = copy.copy(control)
+            window.cond_hint = None
+            window.extra_concat = None
+            if hasattr(window, "control_input"):
+                window.control_input = None  # T2I-Adapter's features of the hint
+            if control.cond_hint_original is not None:
+                window.cond_hint_original = self.window_hint(control, control.cond_hint_original,
+                                                             hint_scale(control), batch, frame, piece)
+            window.extra_concat_orig = [extra if extra.shape[-1] == 1 and extra.shape[-2] == 1
+                                        else self.window_hint(control, extra, control.compression_ratio, batch,
+                                                              frame, piece)
+                                        for extra in control.extra_concat_orig]
+            window.previous_controlnet = self.window_control(control.previous_controlnet, batch, frame, piece)
+            return control, window
+        return self.cached(("control", id(control), batch.key, batch.full, batch.batch, frame, piece), make)
+
+    def window_hint(self, control, image: torch.Tensor, scale: int, batch: WindowBatch, frame, piece):
+        """(n*B, C, h*scale, w*scale): the hint under each window (and piece)."""
+        def make():
+            canvas = self.hint_canvas(control, image, scale, batch.level, batch.factor, frame)
+            # ComfyUI's rule for a hint's batch: one image serves every latent
+            return control, comfy.controlnet.broadcast_image_to(canvas, batch.batch, 1)
+        canvas = self.cached(("canvas", id(control), id(image), scale, batch.level, batch.batch, frame), make)
+        windows = window_major(narrow_piece(cut_windows(canvas, batch.views, batch.ids, scale), piece, scale),
+                               batch.batch)
+        if not canvas.is_contiguous() and canvas.is_contiguous(memory_format=torch.channels_last):
+            # an IMAGE is channels-last; ComfyUI's ControlNet convolves it so,
+            # and so do we, with the same kernels and the same results
+            windows = windows.contiguous(memory_format=torch.channels_last)
+        return windows
+
+    @staticmethod
+    def hint_canvas(control, image: torch.Tensor, scale: int, level: tuple, factor: float, frame):
+        """The hint as ComfyUI would size it for the whole latent: upscaled
+        ('center' crop) to the latent times ``scale``, or, for an entry with
+        an area, to that area, put where the area is."""
+        height, width = level[0] * scale, level[1] * scale
+        if frame is None:
+            return comfy.utils.common_upscale(image, width, height, control.upscale_algorithm, "center")
+        h, w, y, x = scale_rect(frame, factor)
+        canvas = image.new_zeros(image.shape[0], image.shape[1], height, width)
+        canvas[..., y * scale:(y + h) * scale, x * scale:(x + w) * scale] = comfy.utils.common_upscale(
+            image, w * scale, h * scale, control.upscale_algorithm, "center")
+        return canvas
+
+    # -- GLIGEN -----------------------------------------------------------------
+
+    def window_gligen(self, gligen: tuple, batch: WindowBatch, piece) -> WindowGligen:
+        _, patcher, params = gligen
+        boxes = []
+        for i in batch.ids:
+            top, left = batch.views.origin(i)
+            size = (batch.views.window_h, batch.views.window_w)
+            if piece is not WHOLE:
+                size, top, left = piece[:2], top + piece[2], left + piece[3]
+            boxes.append(translate_boxes(params, (top, left), size, batch.factor))
+        return WindowGligen(patcher.model, boxes, batch.batch)
+
+
+def hint_scale(control) -> int:
+    """Hint pixels per latent pixel, as ComfyUI's ControlNet computes it."""
+    scale = control.compression_ratio
+    vae = getattr(control, "vae", None)
+    if vae is not None:
+        scale *= vae.spacial_compression_encode()
+    return int(scale)
