@@ -397,3 +397,19 @@ def test_model_patch_under_sampler_custom_advanced_is_the_ksampler_run(comfy, sd
         sigmas = mapping["BasicScheduler"]().get_sigmas(ours, "normal", 3, 1.0)[0]
         out = mapping["SamplerCustomAdvanced"]().sample(noise, guider, sampler, sigmas, latent)[0]["samples"]
     assert torch.equal(out, expected)
+
+
+def test_a_window_across_the_360_seam_sees_the_hint_from_both_ends(comfy, sd15, controlnet):
+    """24 latent columns in 16-wide windows with wrap-around: the second
+    window covers columns 16-23 and 0-7.  After one step, where only that
+    window reaches (16-23), the panorama is ComfyUI's KSampler on the image
+    the window sees: both ends of the latent and of the hint, joined."""
+    model, _, positive, negative = sd15
+    hint = torch.rand(1, H * 8, 24 * 8, 3, generator=torch.Generator().manual_seed(5))
+    start = start_latent(24)
+    with torch.inference_mode():
+        conds = apply_control(positive, negative, controlnet, hint)
+        seam_conds = apply_control(positive, negative, controlnet, torch.cat([hint[:, :, 128:], hint[:, :, :64]], 2))
+    ours = sample(patched(model, window_plan(wrap=True)), *conds, start, steps=1)
+    seam = sample(model, *seam_conds, torch.cat([start[..., 16:], start[..., :8]], -1), steps=1)
+    torch.testing.assert_close(ours[..., 16:], seam[..., :8], rtol=0, atol=0)
