@@ -413,3 +413,32 @@ def test_a_window_across_the_360_seam_sees_the_hint_from_both_ends(comfy, sd15, 
     ours = sample(patched(model, window_plan(wrap=True)), *conds, start, steps=1)
     seam = sample(model, *seam_conds, torch.cat([start[..., 16:], start[..., :8]], -1), steps=1)
     torch.testing.assert_close(ours[..., 16:], seam[..., :8], rtol=0, atol=0)
+
+
+def test_an_inpainting_model_sees_its_mask_and_image_per_window(comfy, checkpoint_dir):
+    """An inpainting UNet (9 input channels: latent + mask + masked image,
+    ComfyUI's c_concat) on a non-overlapping panorama: each window equals the
+    plain KSampler on that window with the mask and image cut to it."""
+    import node_helpers
+    import nodes
+    name = tiny_models.ensure_checkpoints(checkpoint_dir, ["sd15_inpaint"])["sd15_inpaint"]
+    harness.add_checkpoint_folder(checkpoint_dir)
+    generator = torch.Generator().manual_seed(6)
+    image = torch.randn(1, 4, H, W, generator=generator)
+    mask = (torch.rand(1, 1, H, W, generator=generator) > 0.5).float()
+    with torch.inference_mode():
+        model, clip, _ = harness.load_checkpoint(name)
+        assert model.model.concat_keys == ("mask", "masked_image")
+        positive = nodes.CLIPTextEncode().encode(clip, "a garden")[0]
+        negative = nodes.CLIPTextEncode().encode(clip, "")[0]
+
+    def inpainting(cond, columns=slice(None)):
+        return node_helpers.conditioning_set_values(cond, {"concat_latent_image": image[..., columns].clone(),
+                                                           "concat_mask": mask[..., columns].clone()})
+
+    start = start_latent()
+    ours = sample(patched(model, window_plan()), inpainting(positive), inpainting(negative), start)
+    for window in (0, 1):
+        columns = slice(window * 16, (window + 1) * 16)
+        plain = sample(model, inpainting(positive, columns), inpainting(negative, columns), start[..., columns].clone())
+        torch.testing.assert_close(ours[..., columns], plain, rtol=0, atol=0)

@@ -59,6 +59,8 @@ TINY_VERSION = 3
 # 3-layer text encoders.  Stock kinds: no test config at all.
 KINDS = ("sd15", "sd2v", "sdxl")
 STOCK_KINDS = ("sd15_stock", "sd2v_stock", "sdxl_stock")
+# Fast kinds written only when a test asks for them.
+EXTRA_KINDS = ("sd15_inpaint",)
 
 # ComfyUI's SD20.model_type() calls a 4-channel SD2 checkpoint v-prediction when
 # this LayerNorm bias has std > 0.09 (trained v-models have, eps ones do not).
@@ -130,6 +132,10 @@ def _layout(family: str, model_channels: int, channel_mult) -> dict:
 SPECS: Dict[str, TinySpec] = {
     "sd15": TinySpec("sd15", "SD15", _layout("sd15", 64, [1, 2, 2]), stock=False,
                      description="SD1.5 family (eps), CLIP-L (3 layers)"),
+    # ComfyUI calls a UNet with more than 4 input channels an inpainting model
+    # (mask + masked-image latent concatenated to the latent: c_concat)
+    "sd15_inpaint": TinySpec("sd15_inpaint", "SD15", {**_layout("sd15", 64, [1, 2, 2]), "in_channels": 9},
+                             stock=False, description="SD1.5 inpainting (9 input channels), CLIP-L (3 layers)"),
     "sd2v": TinySpec("sd2v", "SD20", _layout("sd2", 64, [1, 1, 1, 1]), stock=False, v_prediction=True,
                      description="SD2.x family (v-prediction), OpenCLIP-H (3 layers)"),
     "sdxl": TinySpec("sdxl", "SDXL", _layout("sdxl", 64, [1, 2, 2]), stock=False,
@@ -223,7 +229,7 @@ def register_test_configs() -> None:
     harness.prepare_comfy_imports()
     import comfy.supported_models as sm
 
-    for kind in KINDS:
+    for kind in KINDS + EXTRA_KINDS:
         cls = tiny_config_class(kind)
         if cls not in sm.models:
             sm.models.insert(0, cls)
