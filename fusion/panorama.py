@@ -77,9 +77,11 @@ def raster_batches(views: Views, view_batch_size: int) -> list[range]:
 
 
 def take_windows(windows: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
-    """(N, ...) -> (len(ids), ...); a view where ``ids`` is a range."""
-    if isinstance(ids, range) and ids.step == 1:
-        return windows[ids.start:ids.stop]
+    """(N, ...) -> (len(ids), ...); a view, not a copy, where the ids run
+    consecutively (always, with only global conditioning)."""
+    first = ids[0]
+    if all(i == first + k for k, i in enumerate(ids)):
+        return windows[first:first + len(ids)]
     return windows[list(ids)]
 
 
