@@ -38,7 +38,7 @@ class Graph:
         dst["inputs"][dst_slot]["link"] = link_id
 
     def note(self, text, pos):
-        self.node("MarkdownNote", widgets=[text], pos=pos, size=(420, 260))
+        self.node("MarkdownNote", widgets=[text], pos=pos, size=(340, 320))
 
     def save(self, name):
         workflow = {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, name)), "revision": 0,
