@@ -121,12 +121,15 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     def __init__(self, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
                  schedule: Sequence[float] | None = None):
         super().__init__()
-        self.plan = plan
         self.denoiser = PanoramaDenoiser(plan, settings)
         self.multiscale = None if multiscale is None else MultiScaleDenoiser(self.denoiser, multiscale)
         self.schedule = None if schedule is None else list(schedule)
         self.position: SchedulePosition | None = None
         self.conditioning: WindowConditioning | None = None
+
+    @property
+    def plan(self) -> WindowPlan:
+        return self.denoiser.plan
 
     # -- one sampling run ---------------------------------------------------------
 
@@ -190,7 +193,7 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
             if torch.is_grad_enabled():  # Multi-Scale's gradient pass
                 window_conds = [[keep_grad_path_entry(entry) for entry in cond] for cond in window_conds]
                 sigma_windows = keep_grad_path(sigma_windows)
-                options = autograd_safe_controls(model_options) if controls else model_options
+                options = grad_options
             out = calc_cond_batch(model, window_conds, x_windows, sigma_windows, options)
             # list of K (n*B, ...) -> (n*K*B, ...): each window with its branches
             return torch.stack(out).unflatten(1, (len(ids), batch)).transpose(0, 1).flatten(0, 2)
@@ -199,6 +202,7 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
             return conditioning.batches(live_conds, views, size, full, batch)
 
         controls = control_models(live_conds) if self.multiscale is not None else []
+        grad_options = autograd_safe_controls(model_options) if controls else model_options
         if self.multiscale is None:
             denoised = self.denoiser(model_fn, x_in, timestep, step, num_steps, batches)
         else:
