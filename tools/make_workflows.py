@@ -11,14 +11,28 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "example_workflows"
 
+SD15 = "v1-5-pruned-emaonly-fp16.safetensors"
 NEGATIVE = "blurry, low quality, watermark, text, seams, frame, border"
+
+# Where each file the templates name is published (properties.models: ComfyUI's
+# frontend offers these downloads when a file is missing).
+MODELS = {
+    SD15: (
+        "checkpoints", "https://huggingface.co/Comfy-Org/stable-diffusion-v1-5-archive/resolve/main/" + SD15),
+    "sd_xl_base_1.0.safetensors": (
+        "checkpoints", "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/"
+                       "sd_xl_base_1.0.safetensors"),
+    "control_v11p_sd15_canny_fp16.safetensors": (
+        "controlnet", "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/main/"
+                      "control_v11p_sd15_canny_fp16.safetensors"),
+}
 
 
 class Graph:
     def __init__(self):
         self.nodes, self.links = [], []
 
-    def node(self, type_, inputs=(), outputs=(), widgets=(), pos=(0, 0), size=(320, 160), title=None):
+    def node(self, type_, inputs=(), outputs=(), widgets=(), pos=(0, 0), size=(320, 160), title=None, model=None):
         node = {"id": len(self.nodes) + 1, "type": type_, "pos": list(pos), "size": list(size), "flags": {},
                 "order": len(self.nodes), "mode": 0,
                 "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
@@ -26,6 +40,9 @@ class Graph:
                 "properties": {"Node name for S&R": type_}, "widgets_values": list(widgets)}
         if title:
             node["title"] = title
+        if model:
+            directory, url = MODELS[model]
+            node["properties"]["models"] = [{"name": model, "url": url, "directory": directory}]
         self.nodes.append(node)
         return node
 
@@ -48,7 +65,8 @@ class Graph:
         (OUT / name).write_text(json.dumps(workflow, indent=2) + "\n")
 
 
-def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, note, multiscale=None):
+def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, note, multiscale=None,
+                   equirect=False):
     """Checkpoint -> prompts -> Panorama Latent -> (window plan) -> panorama
     sampler -> VAE decode -> save."""
     g = Graph()
@@ -56,28 +74,23 @@ def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, n
     positive = text(g, ckpt_node, prompt, (360, 0), "Positive prompt")
     negative = text(g, ckpt_node, NEGATIVE, (360, 200), "Negative prompt")
     return conditioned_panorama(g, ckpt_node, (positive, 0), (negative, 0), width, height, sampler_widgets, note,
-                                plan_widgets, multiscale, x=800)
+                                plan_widgets, multiscale, x=800, equirect=equirect)
 
 
 def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sampler_widgets, note,
-                         plan_widgets=(0, 0, 2, 0, False), multiscale=None, x=1240):
-    """The common tail: Panorama Latent, window plan (and Multi-Scale
-    Guidance), the sampler fed the given conditioning, decode, save; the note
-    under the plan."""
-    latent = g.node("PanoramaLatent", inputs=[("model", "MODEL")], outputs=[("LATENT", "LATENT")],
-                    widgets=[width, height, 1], pos=(0, 360), size=(320, 130))
-    plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(plan_widgets),
-                  pos=(0, 540), size=(320, 180))
+                         plan_widgets=(0, 0, 2, 0, False), multiscale=None, x=1240, equirect=False):
+    """The common tail: the latent, window plan (and Multi-Scale Guidance),
+    the sampler fed the given conditioning, decode, save; the note under the
+    plan.  ``equirect``: a 2:1 360-degree latent at the model's size, decoded
+    seamlessly and saved for (and shown in) the 360 viewer."""
+    latent = panorama_latent(g, width, height, equirect)
+    plan = scheduler(g, plan_widgets)
     inputs = [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
               ("latent_image", "LATENT"), ("windows", "PANORAMA_WINDOWS")]
     if multiscale is not None:
         inputs.append(("multiscale", "PANORAMA_MULTISCALE"))
     sampler = g.node("TwinCropFusionSampler", inputs=inputs, outputs=[("LATENT", "LATENT")],
                      widgets=sampler_widgets, pos=(x, 0), size=(340, 440))
-    decode = g.node("VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")],
-                    pos=(x + 380, 0), size=(220, 50))
-    save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=["panorama"], pos=(x + 380, 100),
-                  size=(900, 300))
     g.connect(ckpt_node, 0, latent, "model")
     g.connect(ckpt_node, 0, sampler, "model")
     g.connect(positive[0], positive[1], sampler, "positive")
@@ -88,16 +101,46 @@ def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sample
         ms = g.node("MultiScaleGuidance", outputs=[("multiscale", "PANORAMA_MULTISCALE")], widgets=multiscale,
                     pos=(0, 760), size=(320, 180))
         g.connect(ms, 0, sampler, "multiscale")
-    g.connect(sampler, 0, decode, "samples")
-    g.connect(ckpt_node, 2, decode, "vae")
-    g.connect(decode, 0, save, "images")
+    decode_and_save(g, (sampler, 0), ckpt_node, x + 380, equirect)
     g.note(note, pos=(0, 980 if multiscale is not None else 780))
     return g
 
 
+def panorama_latent(g, width, height, equirect=False):
+    if equirect:
+        # height 0: the model's native window, so one row of windows around the sphere.
+        return g.node("Panorama360Latent", inputs=[("model", "MODEL")],
+                      outputs=[("LATENT", "LATENT"), ("width", "INT"), ("height", "INT")], widgets=[0, 1],
+                      pos=(0, 360), size=(320, 130))
+    return g.node("PanoramaLatent", inputs=[("model", "MODEL")], outputs=[("LATENT", "LATENT")],
+                  widgets=[width, height, 1], pos=(0, 360), size=(320, 130))
+
+
+def scheduler(g, plan_widgets):
+    return g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(plan_widgets),
+                  pos=(0, 540), size=(320, 180))
+
+
+def decode_and_save(g, latent, ckpt_node, x, equirect=False):
+    if equirect:
+        # wrap_padding, tile_size (0 = whole), overlap
+        decode = g.node("PanoramaSeamlessDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")],
+                        outputs=[("IMAGE", "IMAGE")], widgets=[64, 0, 64], pos=(x, 0), size=(320, 160))
+        save = g.node("SavePanorama360", inputs=[("images", "IMAGE")], widgets=["panorama360", "png"],
+                      pos=(x, 220), size=(640, 480))
+    else:
+        decode = g.node("VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")],
+                        pos=(x, 0), size=(220, 50))
+        save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=["panorama"], pos=(x, 100),
+                      size=(900, 300))
+    g.connect(latent[0], latent[1], decode, "samples")
+    g.connect(ckpt_node, 2, decode, "vae")
+    g.connect(decode, 0, save, "images")
+
+
 def checkpoint(g, name):
     return g.node("CheckpointLoaderSimple", outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")],
-                  widgets=[name], pos=(0, 180), size=(320, 100))
+                  widgets=[name], pos=(0, 180), size=(320, 100), model=name)
 
 
 def text(g, ckpt_node, prompt, pos, title):
@@ -111,7 +154,7 @@ def regional_graph():
     """Three prompts along a 512x2048 panorama (two areas given as fractions
     of the panorama, one mask) and a global prompt, combined."""
     g = Graph()
-    ckpt = checkpoint(g, "v1-5-pruned-emaonly-fp16.safetensors")
+    ckpt = checkpoint(g, SD15)
     scene = text(g, ckpt, "a wide landscape panorama at golden hour, highly detailed", (360, 0), "Whole panorama")
     left = text(g, ckpt, "snowy mountain peaks", (360, 200), "Left: mountains")
     middle = text(g, ckpt, "a calm lake with reflections", (360, 400), "Middle: lake")
@@ -162,7 +205,7 @@ def regional_graph():
 def controlnet_graph():
     """A panorama-size hint (edges of a reference image) through ControlNet."""
     g = Graph()
-    ckpt = checkpoint(g, "v1-5-pruned-emaonly-fp16.safetensors")
+    ckpt = checkpoint(g, SD15)
     positive = text(g, ckpt, "a photo of a coastal town at sunset, highly detailed", (360, 0), "Positive prompt")
     negative = text(g, ckpt, NEGATIVE, (360, 200), "Negative prompt")
     image = g.node("LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")],
@@ -171,7 +214,8 @@ def controlnet_graph():
     edges = g.node("Canny", inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE")], widgets=[0.4, 0.8],
                    pos=(800, 400), size=(300, 110))
     loader = g.node("ControlNetLoader", outputs=[("CONTROL_NET", "CONTROL_NET")],
-                    widgets=["control_v11p_sd15_canny_fp16.safetensors"], pos=(800, 560), size=(360, 80))
+                    widgets=["control_v11p_sd15_canny_fp16.safetensors"], pos=(800, 560), size=(360, 80),
+                    model="control_v11p_sd15_canny_fp16.safetensors")
     apply = g.node("ControlNetApplyAdvanced", inputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
                                                       ("control_net", "CONTROL_NET"), ("image", "IMAGE")],
                    outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")], widgets=[0.8, 0.0, 0.8],
@@ -190,6 +234,55 @@ def controlnet_graph():
         "ControlNet or T2I-Adapter works the same way.")
 
 
+def model_patch_graph():
+    """TwinDiffusion as a model patch: any sampler then samples the latent as
+    a panorama; here ComfyUI's SamplerCustomAdvanced with its guider, sampler,
+    scheduler and noise nodes."""
+    g = Graph()
+    ckpt = checkpoint(g, SD15)
+    positive = text(g, ckpt, "a photo of a long harbour promenade at dusk, boats, lanterns, highly detailed",
+                    (360, 0), "Positive prompt")
+    negative = text(g, ckpt, NEGATIVE, (360, 200), "Negative prompt")
+    latent = panorama_latent(g, 2048, 512)
+    plan = scheduler(g, [0, 0, 2, 0, False])
+    # mode, lam, tau, view_batch_size
+    patch = g.node("TwinDiffusionModel", inputs=[("model", "MODEL"), ("windows", "PANORAMA_WINDOWS")],
+                   outputs=[("MODEL", "MODEL")], widgets=["twindiffusion", 1.0, 0.5, 4], pos=(800, 0),
+                   size=(380, 200))
+    guider = g.node("CFGGuider", inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
+                                         ("negative", "CONDITIONING")],
+                    outputs=[("GUIDER", "GUIDER")], widgets=[7.5], pos=(800, 250), size=(380, 100))
+    noise = g.node("RandomNoise", outputs=[("NOISE", "NOISE")], widgets=[42, "fixed"], pos=(800, 400),
+                   size=(380, 100))
+    select = g.node("KSamplerSelect", outputs=[("SAMPLER", "SAMPLER")], widgets=["euler"], pos=(800, 550),
+                    size=(380, 70))
+    sigmas = g.node("BasicScheduler", inputs=[("model", "MODEL")], outputs=[("SIGMAS", "SIGMAS")],
+                    widgets=["normal", 50, 1.0], pos=(800, 670), size=(380, 120))
+    sampler = g.node("SamplerCustomAdvanced", inputs=[("noise", "NOISE"), ("guider", "GUIDER"),
+                                                      ("sampler", "SAMPLER"), ("sigmas", "SIGMAS"),
+                                                      ("latent_image", "LATENT")],
+                     outputs=[("output", "LATENT"), ("denoised_output", "LATENT")], pos=(1220, 0), size=(300, 130))
+    g.connect(ckpt, 0, latent, "model")
+    g.connect(ckpt, 0, patch, "model")
+    g.connect(plan, 0, patch, "windows")
+    g.connect(patch, 0, guider, "model")
+    g.connect(positive, 0, guider, "positive")
+    g.connect(negative, 0, guider, "negative")
+    g.connect(patch, 0, sigmas, "model")
+    for node, name in ((noise, "noise"), (guider, "guider"), (select, "sampler"), (sigmas, "sigmas"),
+                       (latent, "latent_image")):
+        g.connect(node, 0, sampler, name)
+    decode_and_save(g, (sampler, 0), ckpt, 1560)
+    g.note("## TwinDiffusion as a model patch (SD1.5, 512x2048)\n\nTwinDiffusion Panorama (model patch) "
+           "makes every sampler sample the latent as a panorama of windows with Crop Fusion and Cross "
+           "Sampling. Here it feeds ComfyUI's custom sampling nodes: CFGGuider, KSamplerSelect, "
+           "BasicScheduler, RandomNoise and SamplerCustomAdvanced.\n\nUse the patch to combine panoramas "
+           "with other samplers, guiders or LoRA loaders (put them before the patch). For staged sampling "
+           "(KSamplerAdvanced, SplitSigmas) connect the whole run's sigmas to the patch's schedule input.",
+           pos=(0, 780))
+    return g
+
+
 def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion"):
     # seed, control_after_generate, steps, cfg, sampler, scheduler, denoise, mode, lam, tau, view_batch_size
     return [42, "fixed", steps, cfg, "euler", "normal", 1.0, mode, 1.0, 0.5, 4]
@@ -199,7 +292,7 @@ def main():
     OUT.mkdir(exist_ok=True)
     # window_size, view_stride, cross_count, cross_stride, wrap_around (0 = model default)
     panorama_graph(
-        "v1-5-pruned-emaonly-fp16.safetensors",
+        SD15,
         "a photo of a mountain range at sunrise, snowy peaks, pine forest, lake, highly detailed",
         2048, 512, twin_sampler(), [0, 0, 2, 0, False],
         "## TwinDiffusion panorama (SD1.5, 512x2048)\n\nPanorama Latent makes a 512x2048 latent; the "
@@ -208,7 +301,7 @@ def main():
         "Set mode to `multidiffusion` to compare with the baseline.",
     ).save("twin_panorama_sd15.json")
     panorama_graph(
-        "v1-5-pruned-emaonly-fp16.safetensors",
+        SD15,
         "a photo of a mountain range at sunrise, snowy peaks, pine forest, lake, highly detailed",
         2048, 512, twin_sampler(mode="twindiffusion_feathered"), [0, 0, 2, 0, False],
         "## Feathered TwinDiffusion (SD1.5, 512x2048)\n\nThe same graph as twin_panorama_sd15 with mode "
@@ -224,14 +317,20 @@ def main():
         "stride, c = 2. Each window gets SDXL's crop and target-size conditioning of its own position.",
     ).save("twin_panorama_sdxl.json")
     panorama_graph(
-        "v1-5-pruned-emaonly-fp16.safetensors",
-        "360 degree panorama of a quiet village square, cobblestones, cafes, trees, blue sky",
-        2048, 512, twin_sampler(), [0, 0, 2, 0, True],
-        "## 360-degree panorama (SD1.5)\n\n`wrap_around` makes the horizontal axis a circle: windows run "
-        "over the right edge into the left, so the two ends of the image join without a seam.",
+        SD15,
+        "360 degree equirectangular panorama of a quiet village square, cobblestones, cafes, trees, blue sky",
+        0, 0, twin_sampler(), [0, 0, 2, 0, True],
+        "## 360-degree panorama (SD1.5, 1024x512)\n\n360° Panorama Latent makes a 2:1 equirectangular "
+        "latent at the model's size (360 by 180 degrees). `wrap_around` makes its width a circle: windows "
+        "run over the right edge into the left, so the ends join.\n\nVAE Decode (360 seamless) decodes "
+        "with the opposite edge as context, so no seam appears where a plain VAE Decode would leave one. "
+        "Save 360 Panorama shows the result as a sphere (drag to look around) and writes photo-sphere "
+        "metadata, so 360 viewers and photo sites show the file as a 360 photo (format jpeg for those).",
+        equirect=True,
     ).save("panorama_360_sd15.json")
+    model_patch_graph().save("twin_model_patch_sd15.json")
     panorama_graph(
-        "v1-5-pruned-emaonly-fp16.safetensors",
+        SD15,
         "a vast fantasy castle on a cliff above the sea, waterfalls, dramatic clouds, highly detailed",
         4096, 1024, twin_sampler(mode="multidiffusion"), [0, 0, 1, 0, False],
         "## Multi-Scale Diffusion (SD1.5, 1024x4096)\n\nTwice the model's height and eight times its width. "

@@ -60,13 +60,16 @@ def test_pack_registers_its_nodes_with_tooltips_and_descriptions(comfy):
     import nodes
     assert comfy.pack_loaded, comfy.pack_error
     expected = {"PanoramaLatent", "CrossSamplingScheduler", "TwinCropFusionSampler", "TwinDiffusionModel",
-                "MultiScaleGuidance"}
+                "MultiScaleGuidance", "Panorama360Latent", "PanoramaSeamlessDecode", "PanoramaSeamlessEncode",
+                "SavePanorama360", "PreviewPanorama360"}
     assert expected <= set(comfy.pack_nodes)
     for name in expected:
         cls = nodes.NODE_CLASS_MAPPINGS[name]
-        assert cls.CATEGORY == "sampling/panorama" and cls.DESCRIPTION
+        assert cls.CATEGORY.startswith("sampling/panorama") and cls.DESCRIPTION
         assert name in nodes.NODE_DISPLAY_NAME_MAPPINGS
-        for group in cls.INPUT_TYPES().values():
+        for kind, group in cls.INPUT_TYPES().items():
+            if kind == "hidden":
+                continue
             for input_name, spec in group.items():
                 assert len(spec) > 1 and spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
 
@@ -97,20 +100,27 @@ def test_example_workflow_executes(path, comfy, tiny_checkpoints, workflow_input
     overrides = {
         "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints[kind]},
         "PanoramaLatent": {"width": 512, "height": 256 if msd else 128},
+        "Panorama360Latent": {"height": 128},
         "CrossSamplingScheduler": SMALL_PLAN,
         "TwinCropFusionSampler": {"steps": 2},
+        "BasicScheduler": {"steps": 2},
+        **workflow_inputs,
     }
     types = {node["type"] for node in workflow["nodes"]}
-    overrides.update({name: values for name, values in workflow_inputs.items() if name in types})
-    prompt = harness.ui_to_api(workflow, overrides)
+    prompt = harness.ui_to_api(workflow, {name: values for name, values in overrides.items() if name in types})
     ids = {entry["class_type"]: node_id for node_id, entry in prompt.items()}
-    result = harness.run_prompt(prompt, outputs=[ids["VAEDecode"], ids["TwinCropFusionSampler"]])
+    decode = ids.get("VAEDecode") or ids["PanoramaSeamlessDecode"]
+    sampler = ids.get("TwinCropFusionSampler") or ids["SamplerCustomAdvanced"]
+    result = harness.run_prompt(prompt, outputs=[decode, sampler])
     assert result.success, result.errors
-    image = result.output(ids["VAEDecode"])
-    assert image.shape == (1, 256 if msd else 128, 512, 3) and torch.isfinite(image).all()
-    latent = result.output(ids["TwinCropFusionSampler"])["samples"]
+    image = result.output(decode)
+    expected = (1, 128, 256, 3) if "Panorama360Latent" in ids else (1, 256 if msd else 128, 512, 3)
+    assert image.shape == expected and torch.isfinite(image).all()
+    latent = result.output(sampler)["samples"]
     assert torch.isfinite(latent).all() and latent.std() > 0
     assert result.events_named("progress"), "the sampler reported no progress"
+    if "SavePanorama360" in ids:
+        assert result.ui[ids["SavePanorama360"]]["images"][0]["filename"].endswith(".png")
     if msd:
         layers = [m for m in harness.load_checkpoint(tiny_checkpoints[kind])[0].model.diffusion_model.modules()
                   if hasattr(m, "weight_function")]

@@ -1,0 +1,180 @@
+"""Draws the template browser's thumbnail for every workflow in
+example_workflows/ (``<name>.jpg`` beside ``<name>.json``): the window plan the
+workflow runs, drawn over a painted panorama of its aspect ratio.
+
+Run: python tools/make_thumbnails.py  (after tools/make_workflows.py)
+
+The windows come from the workflow's own widget values through the pack's
+window planner; the picture is drawn, not generated (no weights here).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from fusion.windows import WindowPlan, plan_views, resolve_plan  # noqa: E402
+
+OUT = REPO / "example_workflows"
+SIZE = (640, 400)
+GROUP_COLOURS = [(255, 214, 90), (90, 200, 255), (255, 120, 200), (150, 255, 150)]
+NATIVE_PX = {"sd15": 512, "sdxl": 1024}
+
+
+def landscape(width: int, height: int, seed: int) -> Image.Image:
+    """Sky, sun, three mountain ranges and a lake; periodic across the width,
+    so a 360 picture joins at its ends too."""
+    rng = np.random.default_rng(seed)
+    x = np.arange(width) / width * 2 * np.pi
+    y = np.arange(height)[:, None] / height
+    sky = np.stack([0.35 + 0.5 * y, 0.5 + 0.35 * y, 0.85 - 0.1 * y], -1) * np.ones((1, width, 1))
+    radius = 0.07 * height
+    sun = np.exp(-(((x[None] - 2.0) * width / (2 * np.pi)) ** 2 + ((y - 0.3) * height) ** 2) / radius ** 2)[..., None]
+    image = sky + sun * np.array([1.0, 0.85, 0.5])
+    for layer, (base, colour) in enumerate([(0.45, (0.45, 0.5, 0.65)), (0.55, (0.3, 0.38, 0.45)),
+                                            (0.66, (0.18, 0.3, 0.22))]):
+        ridge = base + sum(rng.uniform(0.02, 0.08) / k * np.sin(k * x + rng.uniform(0, 2 * np.pi))
+                           for k in range(1, 9))
+        image = np.where((y > ridge[None])[..., None], np.array(colour) * (1 - 0.3 * (y - ridge[None])[..., None]), image)
+    lake = y > 0.8
+    reflection = image[np.clip((1.6 - y[:, 0]) * height, 0, height - 1).astype(int)] * 0.6 + 0.1
+    image = np.where(lake[..., None] * np.ones((1, width, 1), bool), reflection, image)
+    return Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8))
+
+
+def widgets(workflow: dict, type_: str):
+    return next((n["widgets_values"] for n in workflow["nodes"] if n["type"] == type_), None)
+
+
+def latent_size(workflow: dict, native: int) -> tuple[int, int]:
+    if widgets(workflow, "Panorama360Latent") is not None:
+        return 2 * native, native
+    width, height, _ = widgets(workflow, "PanoramaLatent")
+    return width, height
+
+
+def plan_of(workflow: dict, native: int) -> WindowPlan:
+    window, stride, count, cross, wrap = widgets(workflow, "CrossSamplingScheduler")
+    return resolve_plan(WindowPlan(window // 8 or None, stride // 8 or None, count, cross // 8 or None, wrap),
+                        native // 8)
+
+
+def draw_windows(draw, plan, width, height, box, steps):
+    """A few windows of the plan, so their size and overlap read at a glance:
+    the first three of group 0 (filled), one of group 1 (shifted by the cross
+    stride), and with wrap-around the window across the seam, at both ends.
+    Ticks under the picture mark where every window of group 0 starts."""
+    left, top, scale = box
+    latent_w, latent_h = width // 8, height // 8
+
+    def rectangle(t, l, views, colour, fill):
+        for shift in (0, -latent_w) if l + views.window_w > latent_w else (0,):
+            x0, y0 = left + (l + shift) * 8 * scale, top + t * 8 * scale
+            x1, y1 = x0 + views.window_w * 8 * scale, y0 + views.window_h * 8 * scale
+            draw.rectangle([max(x0, left), y0 + 2, min(x1, left + width * scale), y1 - 2],
+                           outline=colour, width=3, fill=fill)
+
+    first = plan_views(plan, latent_h, latent_w, step=0)
+    colour = GROUP_COLOURS[0]
+    for i, l in enumerate(first.lefts[:3]):
+        rectangle(first.tops[0], l, first, colour, colour + (40 + 25 * i,))
+    if plan.wrap_x:
+        rectangle(first.tops[0], first.lefts[-1], first, colour, colour + (60,))
+    if steps > 1:
+        second = plan_views(plan, latent_h, latent_w, step=1)
+        l = second.lefts[min(1, len(second.lefts) - 1)]
+        rectangle(second.tops[-1], l, second, GROUP_COLOURS[1], None)
+    for l in first.lefts:
+        x = left + l * 8 * scale
+        draw.line([x, top + height * scale + 3, x, top + height * scale + 11], fill=colour, width=2)
+
+
+def caption(draw, text, lines, font, small):
+    draw.rectangle([0, SIZE[1] - 92, SIZE[0], SIZE[1]], fill=(20, 22, 28))
+    draw.text((16, SIZE[1] - 84), text, fill=(255, 255, 255), font=font)
+    for i, line in enumerate(lines):
+        draw.text((16, SIZE[1] - 52 + 20 * i), line, fill=(200, 205, 215), font=small)
+
+
+def fonts():
+    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(name, 22), ImageFont.truetype(name, 15)
+        except OSError:
+            continue
+    return ImageFont.load_default(), ImageFont.load_default()
+
+
+DESCRIPTIONS = {
+    "twin_panorama_sd15": ("TwinDiffusion panorama · SD1.5", ["Crop Fusion + Cross Sampling (2 window groups)",
+                                                            "512x2048, 512 px windows"]),
+    "twin_panorama_feathered_sd15": ("Feathered TwinDiffusion · SD1.5", ["Crop Fusion fading across overlaps",
+                                                                       "512x2048, 512 px windows"]),
+    "twin_panorama_sdxl": ("TwinDiffusion panorama · SDXL", ["1024x4096, 1024 px windows, 2 groups",
+                                                           "per-window crop conditioning"]),
+    "panorama_360_sd15": ("360° panorama · SD1.5", ["2:1 equirectangular, windows wrap around the seam",
+                                                  "seamless decode · sphere viewer · photo-sphere file"]),
+    "msd_panorama_sd15": ("Multi-Scale Diffusion · SD1.5", ["1024x4096: windows in both directions",
+                                                          "guided by a half-resolution pass (inset)"]),
+    "regional_panorama_sd15": ("Regional prompts · SD1.5", ["mountains · lake · forest along the panorama",
+                                                          "areas and a mask, cut per window"]),
+    "controlnet_panorama_sd15": ("ControlNet panorama · SD1.5", ["a panorama-size Canny hint",
+                                                               "each window gets the part under it"]),
+    "twin_model_patch_sd15": ("TwinDiffusion model patch · SD1.5", ["any sampler: SamplerCustomAdvanced,",
+                                                                  "CFGGuider, BasicScheduler, RandomNoise"]),
+}
+
+
+def thumbnail(path: Path) -> Image.Image:
+    workflow = json.loads(path.read_text())
+    native = NATIVE_PX["sdxl" if "sdxl" in path.stem else "sd15"]
+    width, height = latent_size(workflow, native)
+    plan = plan_of(workflow, native)
+    scale = min((SIZE[0] - 32) / width, (SIZE[1] - 92 - 32) / height)
+    w, h = round(width * scale), round(height * scale)
+    left, top = (SIZE[0] - w) // 2, (SIZE[1] - 92 - h) // 2
+    canvas = Image.new("RGB", SIZE, (30, 33, 40))
+    canvas.paste(landscape(w, h, seed=sum(map(ord, path.stem))), (left, top))
+    draw = ImageDraw.Draw(canvas, "RGBA")
+    if "regional" in path.stem:
+        for (x0, x1), colour in zip([(0.0, 0.4), (0.3, 0.7), (0.6, 1.0)],
+                                    [(120, 180, 255, 70), (120, 255, 200, 70), (60, 160, 60, 90)]):
+            draw.rectangle([left + x0 * w, top, left + x1 * w, top + h], fill=colour)
+    if "controlnet" in path.stem:
+        edges = np.asarray(canvas.crop((left, top, left + w, top + h)).convert("L"), dtype=np.float32)
+        mask = np.abs(np.diff(edges, axis=0, prepend=edges[:1])) > 12
+        overlay = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))
+        canvas.paste((255, 255, 255), (left, top), overlay)
+    draw_windows(draw, plan, width, height, (left, top, scale), steps=plan.cross_count)
+    if plan.wrap_x:
+        # The equirectangular grid (every 30 degrees) and the seam, whose two sides join.
+        for k in range(1, 12):
+            draw.line([left + k * w / 12, top, left + k * w / 12, top + h], fill=(255, 255, 255, 60))
+        for k in range(1, 6):
+            draw.line([left, top + k * h / 6, left + w, top + k * h / 6], fill=(255, 255, 255, 60))
+        for x in (left, left + w):
+            draw.line([x, top - 8, x, top + h + 8], fill=(255, 255, 255), width=3)
+    if widgets(workflow, "MultiScaleGuidance") is not None:
+        inset = canvas.crop((left, top, left + w, top + h)).resize((w // 4, h // 4))
+        canvas.paste(inset, (left + w - w // 4 - 6, top + 6))
+        draw.rectangle([left + w - w // 4 - 6, top + 6, left + w - 6, top + 6 + h // 4], outline=(255, 255, 255))
+    title, lines = DESCRIPTIONS.get(path.stem, (path.stem, []))
+    font, small = fonts()
+    caption(draw, title, lines, font, small)
+    return canvas
+
+
+def main():
+    for path in sorted(OUT.glob("*.json")):
+        thumbnail(path).save(path.with_suffix(".jpg"), quality=88)
+        print(f"wrote {path.with_suffix('.jpg').relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
