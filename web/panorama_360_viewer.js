@@ -181,7 +181,11 @@ class SphereView {
       event.stopPropagation();
       this.reset();
     });
-    this.label.addEventListener("click", () => this.show(this.index + 1));
+    this.label.addEventListener("pointerdown", (event) => event.stopPropagation());
+    this.label.addEventListener("click", (event) => {
+      event.stopPropagation();
+      this.show(this.index + 1);
+    });
   }
 
   load(urls) {
@@ -193,6 +197,9 @@ class SphereView {
     if (!this.images.length || !this.gl) return;
     this.index = index % this.images.length;
     const url = this.images[this.index];
+    // The caption steps through a batch, so only then does it take clicks.
+    Object.assign(this.label.style, this.images.length > 1
+      ? { pointerEvents: "auto", cursor: "pointer" } : { pointerEvents: "none", cursor: "" });
     this.setState("loading", "Loading…");
     const image = new Image();
     image.crossOrigin = "anonymous";
@@ -211,6 +218,12 @@ class SphereView {
     };
     image.onerror = () => this.setState("error", `Could not load ${url}`);
     image.src = url;
+  }
+
+  // Browsers keep only a few WebGL contexts alive; a removed node gives its own back.
+  dispose() {
+    this.gl?.getExtension("WEBGL_lose_context")?.loseContext();
+    this.gl = null;
   }
 
   requestDraw() {
@@ -268,6 +281,12 @@ app.registerExtension({
       // The sphere replaces the flat preview ComfyUI draws for nodes with image outputs.
       Object.defineProperty(this, "imgs", { get: () => undefined, set: () => {}, configurable: true });
       return result;
+    };
+
+    const onRemoved = nodeType.prototype.onRemoved;
+    nodeType.prototype.onRemoved = function () {
+      this.panoramaView?.dispose();
+      return onRemoved?.apply(this, arguments);
     };
 
     const onExecuted = nodeType.prototype.onExecuted;
