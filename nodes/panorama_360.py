@@ -9,17 +9,15 @@ import math
 import os
 
 import numpy as np
-import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-import comfy.model_management
 import folder_paths
 from comfy.cli_args import args
 
 from ..fusion.wrap import equirect_band, unpad, wrap_pad
 from .adapter import native_window
-from .panorama_nodes import CATEGORY as PANORAMA_CATEGORY, MAX_RESOLUTION, _pixels_to_latent
+from .panorama_nodes import CATEGORY as PANORAMA_CATEGORY, MAX_RESOLUTION, _pixels_to_latent, empty_latent
 from .window_conds import LATENT_SCALE
 
 CATEGORY = f"{PANORAMA_CATEGORY}/360"
@@ -54,10 +52,8 @@ class Panorama360Latent:
 
     def generate(self, model, height, batch_size=1):
         latent_h = _pixels_to_latent(height, "height") or native_window(model)
-        channels = model.get_model_object("latent_format").latent_channels
-        samples = torch.zeros([batch_size, channels, latent_h, 2 * latent_h],
-                              device=comfy.model_management.intermediate_device())
-        return ({"samples": samples}, 2 * latent_h * LATENT_SCALE, latent_h * LATENT_SCALE)
+        return (empty_latent(model, batch_size, latent_h, 2 * latent_h), 2 * latent_h * LATENT_SCALE,
+                latent_h * LATENT_SCALE)
 
 
 def _padding_columns(pixels: int, compression: int, width: int) -> int:
@@ -91,10 +87,10 @@ class PanoramaSeamlessDecode:
         if latent.ndim != 4:
             raise ValueError(f"samples has shape {tuple(latent.shape)}: VAE Decode (360 seamless) takes image "
                              f"latents (batch, channels, height, width)")
-        cols = _padding_columns(wrap_padding, vae.spacial_compression_decode(), latent.shape[-1])
+        compression = vae.spacial_compression_decode()
+        cols = _padding_columns(wrap_padding, compression, latent.shape[-1])
         padded = wrap_pad(latent, cols)
         if tile_size > 0:
-            compression = vae.spacial_compression_decode()
             overlap = min(overlap, tile_size // 4)
             images = vae.decode_tiled(padded, tile_x=tile_size // compression, tile_y=tile_size // compression,
                                       overlap=overlap // compression)

@@ -54,6 +54,14 @@ def fusion_settings(mode: str, lam: float, tau: float, view_batch_size: int) -> 
                           feather=mode == "twindiffusion_feathered")
 
 
+def empty_latent(model, batch_size: int, latent_h: int, latent_w: int) -> dict:
+    """Zeros of the panorama's size with the model's latent channels, where
+    ComfyUI keeps latents between nodes."""
+    channels = model.get_model_object("latent_format").latent_channels
+    return {"samples": torch.zeros([batch_size, channels, latent_h, latent_w],
+                                   device=comfy.model_management.intermediate_device())}
+
+
 class PanoramaLatent:
     @classmethod
     def INPUT_TYPES(cls):
@@ -76,10 +84,7 @@ class PanoramaLatent:
 
     def generate(self, model, width, height, batch_size=1):
         latent_w, latent_h = _pixels_to_latent(width, "width"), _pixels_to_latent(height, "height")
-        channels = model.get_model_object("latent_format").latent_channels
-        samples = torch.zeros([batch_size, channels, latent_h, latent_w],
-                              device=comfy.model_management.intermediate_device())
-        return ({"samples": samples},)
+        return (empty_latent(model, batch_size, latent_h, latent_w),)
 
 
 class CrossSamplingScheduler:

@@ -71,8 +71,7 @@ def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, n
     sampler -> VAE decode -> save."""
     g = Graph()
     ckpt_node = checkpoint(g, ckpt)
-    positive = text(g, ckpt_node, prompt, (360, 0), "Positive prompt")
-    negative = text(g, ckpt_node, NEGATIVE, (360, 200), "Negative prompt")
+    positive, negative = prompts(g, ckpt_node, prompt)
     return conditioned_panorama(g, ckpt_node, (positive, 0), (negative, 0), width, height, sampler_widgets, note,
                                 plan_widgets, multiscale, x=800, equirect=equirect)
 
@@ -143,6 +142,12 @@ def checkpoint(g, name):
                   widgets=[name], pos=(0, 180), size=(320, 100), model=name)
 
 
+def prompts(g, ckpt_node, prompt):
+    """The positive prompt and the shared negative one, beside the loader."""
+    return (text(g, ckpt_node, prompt, (360, 0), "Positive prompt"),
+            text(g, ckpt_node, NEGATIVE, (360, 200), "Negative prompt"))
+
+
 def text(g, ckpt_node, prompt, pos, title):
     node = g.node("CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=[("CONDITIONING", "CONDITIONING")],
                   widgets=[prompt], pos=pos, size=(400, 150), title=title)
@@ -206,8 +211,7 @@ def controlnet_graph():
     """A panorama-size hint (edges of a reference image) through ControlNet."""
     g = Graph()
     ckpt = checkpoint(g, SD15)
-    positive = text(g, ckpt, "a photo of a coastal town at sunset, highly detailed", (360, 0), "Positive prompt")
-    negative = text(g, ckpt, NEGATIVE, (360, 200), "Negative prompt")
+    positive, negative = prompts(g, ckpt, "a photo of a coastal town at sunset, highly detailed")
     image = g.node("LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")],
                    widgets=["panorama_reference.png", "image"], pos=(360, 400), size=(400, 360),
                    title="Reference image (panorama size)")
@@ -240,9 +244,8 @@ def model_patch_graph():
     scheduler and noise nodes."""
     g = Graph()
     ckpt = checkpoint(g, SD15)
-    positive = text(g, ckpt, "a photo of a long harbour promenade at dusk, boats, lanterns, highly detailed",
-                    (360, 0), "Positive prompt")
-    negative = text(g, ckpt, NEGATIVE, (360, 200), "Negative prompt")
+    positive, negative = prompts(g, ckpt, "a photo of a long harbour promenade at dusk, boats, lanterns, "
+                                          "highly detailed")
     latent = panorama_latent(g, 2048, 512)
     plan = scheduler(g, [0, 0, 2, 0, False])
     # mode, lam, tau, view_batch_size

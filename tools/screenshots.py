@@ -70,9 +70,7 @@ def main():
     server = browser.ComfyServer(Path(tempfile.mkdtemp(prefix="panorama-shots-")))
     page = None
     try:
-        import urllib.request
-        urllib.request.urlopen(urllib.request.Request(f"{server.url}/settings/Comfy.TutorialCompleted",
-                                                      data=b"true", method="POST"), timeout=10).read()
+        server.set_setting("Comfy.TutorialCompleted", True)
         page = browser.Browser(executable, width=1800, height=1100)
         page.open_comfyui(server.url)
         viewer_shot(server, page, args.out)

@@ -272,11 +272,10 @@ app.registerExtension({
       const result = onNodeCreated?.apply(this, arguments);
       this.panoramaView = new SphereView();
       const widget = this.addDOMWidget(WIDGET, "panorama360", this.panoramaView.element, {
-        serialize: false,
         hideOnZoom: false,
         getMinHeight: () => 200,
       });
-      widget.serialize = false;
+      widget.serialize = false; // as ComfyUI's own video widget: no value in the saved workflow
       this.setSize([Math.max(this.size[0], 480), Math.max(this.size[1], 340)]);
       // The sphere replaces the flat preview ComfyUI draws for nodes with image outputs.
       Object.defineProperty(this, "imgs", { get: () => undefined, set: () => {}, configurable: true });

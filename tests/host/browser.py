@@ -96,6 +96,14 @@ class ComfyServer:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
             return response.status, response.headers.get("Content-Type", ""), response.read()
 
+    def set_setting(self, key: str, value: Any) -> None:
+        """A frontend setting of the server's default user, e.g.
+        Comfy.TutorialCompleted (else a first start opens the template browser)."""
+        import urllib.request
+        request = urllib.request.Request(f"{self.url}/settings/{key}", data=json.dumps(value).encode(),
+                                         method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
+
     def get_json(self, path: str) -> Any:
         return json.loads(self.get(path)[2])
 

@@ -392,6 +392,12 @@ def _load_pack(loop, nodes, custom_nodes_dir: Path):
     return link, bool(loaded), added, module_name, log
 
 
+def pack_module(name: str):
+    """A module of the pack as ComfyUI loaded it (e.g. ``"nodes.panorama_360"``)."""
+    import importlib
+    return importlib.import_module(f"{boot_comfyui().pack_module_name}.{name}")
+
+
 def add_checkpoint_folder(path) -> None:
     """Put ``path`` first among ComfyUI's ``checkpoints`` folders."""
     prepare_comfy_imports()

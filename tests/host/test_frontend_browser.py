@@ -59,10 +59,9 @@ def frontend():
     Image.fromarray(equirect_test_image()).save(server.input_dir / "equirect_test.png")
     # The image the ControlNet template loads (a user brings their own).
     Image.fromarray(equirect_test_image(2048, 512)).save(server.input_dir / "panorama_reference.png")
-    # A first start would open the template browser over the canvas.
     page = None
     try:
-        _post_setting(server, "Comfy.TutorialCompleted", True)
+        server.set_setting("Comfy.TutorialCompleted", True)
         page = browser.Browser(executable)
         page.open_comfyui(server.url)
         page.wait_for("Object.keys(LiteGraph.registered_node_types).includes('SavePanorama360')", 60,
@@ -74,12 +73,6 @@ def frontend():
         server.close()
 
 
-def _post_setting(server, key, value):
-    import urllib.request
-    request = urllib.request.Request(f"{server.url}/settings/{key}", data=json.dumps(value).encode(), method="POST")
-    urllib.request.urlopen(request, timeout=10).read()
-
-
 def pack_errors(errors):
     return [e for e in errors if "panorama" in e.lower()]
 
@@ -88,10 +81,9 @@ def interaction_errors(errors):
     return [e for e in errors if not any(noise in e for noise in HOST_NOISE)]
 
 
-def load(page, workflow, *, missing_nodes=True, missing_models=False):
+def load(page, workflow, *, missing_models=False):
     page.evaluate(f"{APP}.loadGraphData({json.dumps(workflow)}, true, true, null, "
-                  f"{{showMissingNodesDialog: {json.dumps(missing_nodes)}, "
-                  f"showMissingModelsDialog: {json.dumps(missing_models)}}}).then(() => true)")
+                  f"{{showMissingModelsDialog: {json.dumps(missing_models)}}}).then(() => true)")
     page.sleep(0.5)
 
 

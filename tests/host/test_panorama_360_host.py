@@ -13,11 +13,6 @@ import torch
 import harness
 
 
-def pack_module(comfy, name):
-    import importlib
-    return importlib.import_module(f"{comfy.pack_module_name}.{name}")
-
-
 @pytest.fixture(scope="module")
 def sd15(comfy, tiny_checkpoints):
     return harness.load_checkpoint(tiny_checkpoints["sd15"])
@@ -36,7 +31,7 @@ def wrap_latent(width=64, height=16, seed=0):
 
 
 def seam_step(image):
-    wrap = pack_module(harness.boot_comfyui(), "fusion.wrap")
+    wrap = harness.pack_module("fusion.wrap")
     return float(wrap.column_steps(image, dim=2)[-1])
 
 
@@ -46,7 +41,7 @@ def interior_steps_at_the_seam(decode, latent, reach=16):
     seam should look like."""
     half = latent.shape[-1] // 2
     rolled = decode({"samples": torch.roll(latent, half, dims=-1)})[0]
-    wrap = pack_module(harness.boot_comfyui(), "fusion.wrap")
+    wrap = harness.pack_module("fusion.wrap")
     steps = wrap.column_steps(rolled, dim=2)
     seam = rolled.shape[2] // 2 - 1
     return steps[seam], torch.cat([steps[seam - reach:seam], steps[seam + 1:seam + 1 + reach]])
@@ -59,7 +54,7 @@ def test_seamless_decode_closes_the_seam_a_plain_decode_leaves(seed, comfy, sd15
     vae = sd15[2]
     latent = wrap_latent(seed=seed)
     plain = nodes.VAEDecode().decode(vae, {"samples": latent})[0]
-    seamless = pack_module(comfy, "nodes.panorama_360").PanoramaSeamlessDecode().decode({"samples": latent}, vae, 64)[0]
+    seamless = harness.pack_module("nodes.panorama_360").PanoramaSeamlessDecode().decode({"samples": latent}, vae, 64)[0]
     assert seamless.shape == plain.shape == (1, 128, 512, 3)
     there, around = interior_steps_at_the_seam(lambda s: nodes.VAEDecode().decode(vae, s), latent)
     print(f"\nseed {seed}: step across the seam: plain decode {seam_step(plain):.4f}, seamless "
@@ -74,7 +69,7 @@ def test_seamless_decode_tiled_keeps_the_seam_closed(comfy, sd15):
     import nodes
     vae = sd15[2]
     latent = wrap_latent()
-    tiled = pack_module(comfy, "nodes.panorama_360").PanoramaSeamlessDecode().decode(
+    tiled = harness.pack_module("nodes.panorama_360").PanoramaSeamlessDecode().decode(
         {"samples": latent}, vae, 64, tile_size=256, overlap=64)[0]
     # The reference is tiled too: tile borders make steps of their own.
     _, around = interior_steps_at_the_seam(lambda s: nodes.VAEDecodeTiled().decode(vae, s, 256, 64), latent)
@@ -86,27 +81,27 @@ def test_zero_padding_is_the_plain_decode(comfy, sd15):
     import nodes
     latent = {"samples": wrap_latent()}
     plain = nodes.VAEDecode().decode(sd15[2], latent)[0]
-    same = pack_module(comfy, "nodes.panorama_360").PanoramaSeamlessDecode().decode(latent, sd15[2], 0)[0]
+    same = harness.pack_module("nodes.panorama_360").PanoramaSeamlessDecode().decode(latent, sd15[2], 0)[0]
     assert torch.equal(plain, same)
 
 
 @torch.inference_mode()
 def test_seamless_encode_keeps_the_latent_periodic(comfy, sd15):
-    mod = pack_module(comfy, "nodes.panorama_360")
+    mod = harness.pack_module("nodes.panorama_360")
     vae = sd15[2]
     image = mod.PanoramaSeamlessDecode().decode({"samples": wrap_latent()}, vae, 64)[0]
     seamless = mod.PanoramaSeamlessEncode().encode(image, vae, 64)[0]["samples"]
     import nodes
     plain = nodes.VAEEncode().encode(vae, image)[0]["samples"]
     assert seamless.shape == plain.shape == (1, 4, 16, 64)
-    wrap = pack_module(comfy, "fusion.wrap")
+    wrap = harness.pack_module("fusion.wrap")
     assert wrap.seam_ratio(seamless, dim=-1) < wrap.seam_ratio(plain, dim=-1)
     steps = wrap.column_steps(seamless, dim=-1)
     assert steps[-1] <= steps[:-1].max()
 
 
 def test_360_latent_is_two_to_one_at_the_models_size(comfy, sd15):
-    node = pack_module(comfy, "nodes.panorama_360").Panorama360Latent()
+    node = harness.pack_module("nodes.panorama_360").Panorama360Latent()
     latent, width, height = node.generate(sd15[0], 0, 2)
     assert latent["samples"].shape == (2, 4, 64, 128) and (width, height) == (1024, 512)
     latent, width, height = node.generate(sd15[0], 256)
@@ -119,7 +114,7 @@ def test_360_latent_is_two_to_one_at_the_models_size(comfy, sd15):
 def test_save_writes_photo_sphere_metadata(fmt, comfy):
     from PIL import Image
     import folder_paths
-    mod = pack_module(comfy, "nodes.panorama_360")
+    mod = harness.pack_module("nodes.panorama_360")
     images = torch.rand(2, 64, 256, 3)
     ui = mod.SavePanorama360().save(images, "test360", fmt, prompt={"1": {}}, extra_pnginfo={"workflow": {}})["ui"]
     assert len(ui["images"]) == 2
@@ -140,7 +135,7 @@ def test_save_writes_photo_sphere_metadata(fmt, comfy):
 
 
 def test_bad_inputs_name_the_input(comfy, sd15):
-    mod = pack_module(comfy, "nodes.panorama_360")
+    mod = harness.pack_module("nodes.panorama_360")
     with pytest.raises(ValueError, match="samples has shape"):
         mod.PanoramaSeamlessDecode().decode({"samples": torch.zeros(1, 4, 2, 8, 8)}, sd15[2], 64)
     with pytest.raises(ValueError, match="pixels is 4x4"):

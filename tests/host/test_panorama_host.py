@@ -10,7 +10,6 @@ tier runs in minutes on two CPU cores; the graph is the example's own.
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
@@ -21,10 +20,6 @@ pytestmark = pytest.mark.host
 
 WORKFLOWS = sorted((harness.REPO_ROOT / "example_workflows").glob("*.json"))
 SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
-
-
-def pack_module(comfy, name):
-    return sys.modules[f"{comfy.pack_module_name}.{name}"]
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +178,9 @@ def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
     central finite differences of eq. 9's loss along random directions, and
     leaves the model's layers and weights as they were."""
     from comfy import model_management
-    adapter = pack_module(comfy, "nodes.adapter")
-    multiscale = pack_module(comfy, "fusion.multiscale")
-    windows_mod = pack_module(comfy, "fusion.windows")
+    adapter = harness.pack_module("nodes.adapter")
+    multiscale = harness.pack_module("fusion.multiscale")
+    windows_mod = harness.pack_module("fusion.windows")
     model, positive, _ = sd15
     model_management.load_models_gpu([model])
     base, unet = model.model, model.model.diffusion_model
