@@ -111,7 +111,7 @@ def estimate(width: int, height: int, view_batch_size: int) -> dict:
     model = comfy.supported_models.SDXL(dict(SDXL_UNET)).get_model({}, device="meta")
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"),
                                                offload_device=torch.device("cpu"))
-    panorama = adapter.patch_model(patcher, fusion.WindowPlan(cross_count=2),
+    panorama = adapter.patch_model(patcher, fusion.WindowSettings(cross_count=2),
                                    fusion.FusionSettings(view_batch_size=view_batch_size))
     conds = {"positive": [{"model_conds": {}}], "negative": [{"model_conds": {}}]}
     whole = [1, 4, height // 8, width // 8]

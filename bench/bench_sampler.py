@@ -3,6 +3,7 @@ weights: ratios measured side by side in one run (the machine is noisy).
 
   python bench/bench_sampler.py                  # CPU, reduced SD1.5 architecture
   python bench/bench_sampler.py --arch sd15 --gpu --width 2048 --height 512 --steps 50
+  python bench/bench_sampler.py --arch flux-small --width 1024 --height 256 --window 256 --stride 64 --msd-height 512
 
 Reports, for the same windows:
   twin / md      TwinCropFusionSampler (Crop Fusion) over plain MultiDiffusion
@@ -43,6 +44,16 @@ ARCHS = {
                  use_spatial_transformer=True, legacy=False),
 }
 
+# DiTs: ComfyUI's Flux class (double and single stream blocks, RoPE, RMSNorm
+# q/k norms, modulation), T5-XXL and CLIP-L widths for the conditioning
+FLUX_ARCHS = {
+    "flux-small": dict(hidden_size=512, num_heads=4, depth=2, depth_single_blocks=4),  # 128-d heads as Flux
+    "flux": dict(hidden_size=3072, num_heads=24, depth=19, depth_single_blocks=38),  # Flux.1-dev: for a GPU
+}
+FLUX_COMMON = dict(image_model="flux", in_channels=16, out_channels=16, patch_size=2, vec_in_dim=768,
+                   context_in_dim=4096, mlp_ratio=4.0, axes_dim=[16, 56, 56], theta=10000, qkv_bias=True,
+                   guidance_embed=True)
+
 
 def boot(gpu: bool):
     sys.path.insert(0, str(COMFYUI))
@@ -57,11 +68,26 @@ def boot(gpu: bool):
     return pack
 
 
+def build_flux(arch: str):
+    import torch
+    import comfy.model_management
+    import comfy.model_patcher
+    import comfy.supported_models
+    torch.manual_seed(0)
+    base = comfy.supported_models.Flux({**FLUX_COMMON, **FLUX_ARCHS[arch]}).get_model({})
+    for p in base.diffusion_model.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    return comfy.model_patcher.ModelPatcher(base, comfy.model_management.get_torch_device(),
+                                            comfy.model_management.unet_offload_device())
+
+
 def build_model(arch: str, gpu: bool):
     import torch
     import comfy.ops
     import comfy.sd
     from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+    if arch in FLUX_ARCHS:
+        return build_flux(arch)
     config = ARCHS[arch]
     torch.manual_seed(0)
     unet = UNetModel(**config, dtype=torch.float32, device="cpu", operations=comfy.ops.manual_cast)
@@ -175,7 +201,7 @@ def ours_on_same_unet(pack, model, x, sigmas, window, stride, cond, view_batch_s
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="tiny-sd15", choices=list(ARCHS))
+    parser.add_argument("--arch", default="tiny-sd15", choices=[*ARCHS, *FLUX_ARCHS])
     parser.add_argument("--gpu", action="store_true", help="let ComfyUI use the GPU")
     parser.add_argument("--width", type=int, default=512, help="panorama width in pixels")
     parser.add_argument("--height", type=int, default=128, help="panorama height in pixels")
@@ -197,10 +223,15 @@ def main():
     sync = (lambda: torch.cuda.synchronize()) if device.type == "cuda" else (lambda: None)
     model = build_model(args.arch, args.gpu)
     fusion = sys.modules["comfyui_panorama_diffusion.fusion"]
-    plan = lambda stride, c: fusion.WindowPlan(args.window // 8, stride // 8, c, None, False)
-    latent = {"samples": torch.zeros(1, 4, args.height // 8, args.width // 8)}
-    tall = {"samples": torch.zeros(1, 4, args.msd_height // 8, args.width // 8)}
-    cond = ([[torch.randn(1, 77, 768), {}]], [[torch.randn(1, 77, 768), {}]])
+    plan = lambda stride, c: fusion.WindowSettings(args.window, stride, c, 0, False)
+    dit = args.arch in FLUX_ARCHS
+    channels = 16 if dit else 4
+    latent = {"samples": torch.zeros(1, channels, args.height // 8, args.width // 8)}
+    tall = {"samples": torch.zeros(1, channels, args.msd_height // 8, args.width // 8)}
+    if dit:  # T5 tokens and CLIP's pooled vector
+        cond = tuple([[torch.randn(1, 256, 4096), {"pooled_output": torch.randn(1, 768)}]] for _ in range(2))
+    else:
+        cond = ([[torch.randn(1, 77, 768), {}]], [[torch.randn(1, 77, 768), {}]])
     msd = fusion.MultiScaleSettings()
     configs = {
         "md": (latent, "multidiffusion", plan(args.stride, 1), None),
@@ -217,22 +248,24 @@ def main():
             for name, (lat, mode, p, ms) in configs.items():
                 results[name].append(run_sampler(pack, model, lat, cond, args.steps, mode, p, ms, sync,
                                                  args.view_batch_size))
-        sigmas = model.get_model_object("model_sampling").sigmas
-        schedule = torch.linspace(float(sigmas[-1]), float(sigmas[0]), args.steps + 1).flip(0)
-        schedule[-1] = 0
-        x = torch.randn(1, 4, args.height // 8, args.width // 8) * schedule[0]
-        ref_t, ours_t = [], []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            ref = reference_loop(model, x, schedule, args.window // 8, args.stride // 8, [c[0][0] for c in cond])
-            sync()
-            ref_t.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            ours = ours_on_same_unet(pack, model, x, schedule, args.window // 8, args.stride // 8,
-                                     [c[0][0] for c in cond], args.view_batch_size)
-            sync()
-            ours_t.append(time.perf_counter() - start)
-        ref_gap = ((ours - ref).abs().max() / ref.abs().max()).item()
+        ref_t, ours_t, ref_gap = [float("nan")], [float("nan")], None
+        if not dit:  # the reference loop drives a UNet
+            sigmas = model.get_model_object("model_sampling").sigmas
+            schedule = torch.linspace(float(sigmas[-1]), float(sigmas[0]), args.steps + 1).flip(0)
+            schedule[-1] = 0
+            x = torch.randn(1, 4, args.height // 8, args.width // 8) * schedule[0]
+            ref_t, ours_t = [], []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                ref = reference_loop(model, x, schedule, args.window // 8, args.stride // 8, [c[0][0] for c in cond])
+                sync()
+                ref_t.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                ours = ours_on_same_unet(pack, model, x, schedule, args.window // 8, args.stride // 8,
+                                         [c[0][0] for c in cond], args.view_batch_size)
+                sync()
+                ours_t.append(time.perf_counter() - start)
+            ref_gap = ((ours - ref).abs().max() / ref.abs().max()).item()
 
     med = lambda name, key: statistics.median(r[key] for r in results[name])
     figures = {

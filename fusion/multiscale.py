@@ -52,9 +52,10 @@ class MultiScaleSettings:
 
 
 def validate_multiscale(settings: MultiScaleSettings, height: int | None = None, width: int | None = None,
-                        window: int | None = None) -> None:
+                        window: int | None = None, scale: int = 8) -> None:
     """Raises ValueError naming the setting and the fix; with a latent size,
-    also checks that the pyramid fits it."""
+    also checks that the pyramid fits it (``scale``: image pixels per latent
+    pixel, for the messages)."""
     if not settings.omega >= 0:
         raise ValueError(f"omega = {settings.omega} must be >= 0 (paper: 10; 0 is plain MultiDiffusion)")
     if settings.levels < 1:
@@ -68,18 +69,18 @@ def validate_multiscale(settings: MultiScaleSettings, height: int | None = None,
     factor = 2 ** (settings.levels - 1)
     if window is not None and height <= window and width <= window:
         raise ValueError(
-            f"the latent ({height * 8}x{width * 8} px) fits in one window ({window * 8} px): it needs no lower "
-            f"resolution guide; use levels = 1 or remove the Multi-Scale Guidance node")
+            f"the latent ({height * scale}x{width * scale} px) fits in one window ({window * scale} px): it needs no "
+            f"lower resolution guide; use levels = 1 or remove the Multi-Scale Guidance node")
     if min(height, width) // factor < MIN_WINDOW:
         raise ValueError(
-            f"levels = {settings.levels} shrinks the {height * 8}x{width * 8} px panorama to "
-            f"{height // factor * 8}x{width // factor * 8} px at the lowest level, below {MIN_WINDOW * 8} px: "
-            f"use fewer levels")
+            f"levels = {settings.levels} shrinks the {height * scale}x{width * scale} px panorama to "
+            f"{height // factor * scale}x{width // factor * scale} px at the lowest level, below "
+            f"{MIN_WINDOW * scale} px: use fewer levels")
     if height % factor or width % factor:
         raise ValueError(
             f"levels = {settings.levels} halves the latent {settings.levels - 1} time(s), so the panorama's width "
-            f"and height must be multiples of {factor * 8} px (got {width * 8}x{height * 8}): adjust the size "
-            f"or use fewer levels")
+            f"and height must be multiples of {factor * scale} px (got {width * scale}x{height * scale}): adjust "
+            f"the size or use fewer levels")
 
 
 def omega_at(settings: MultiScaleSettings, step: int, num_steps: int) -> float:

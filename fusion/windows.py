@@ -1,6 +1,6 @@
 """Window planning: where the model's native-size windows sit on a panorama latent.
 
-Positions are in latent pixels.  Along an axis the windows start at
+Positions are in latent pixels; :class:`LatentGrid` maps image pixels onto them.  Along an axis the windows start at
 0, s, 2s, ... and the last one is snapped to ``L - w`` so every pixel is
 covered whatever the stride; an axis no longer than the window gets one
 window of the axis' length.  With wrap-around the horizontal axis is a circle,
@@ -20,12 +20,48 @@ from dataclasses import dataclass
 
 import torch
 
-MIN_WINDOW = 8
+MIN_WINDOW = 8  # latent pixels: a UNet halves a window three times
+MIN_WINDOW_TOKENS = 4
+
+
+@dataclass(frozen=True)
+class LatentGrid:
+    """How a model's latent lies on the image.
+
+    ``scale`` image pixels per latent pixel (8 for SD and Flux, 32 for
+    HunyuanImage 2.1, 1 for pixel-space Chroma Radiance), ``patch`` latent
+    pixels per transformer token (1 for UNets, 2 for most DiTs, 16 for Chroma
+    Radiance), and ``native``, the size the model was trained at, in latent
+    pixels.  Windows and strides are whole tokens, so that overlapping
+    windows cut the same patches.
+    """
+
+    scale: int = 8
+    patch: int = 1
+    native: int = 64
+
+    @property
+    def token_px(self) -> int:
+        return self.scale * self.patch
+
+    @property
+    def min_window(self) -> int:
+        return max(MIN_WINDOW, MIN_WINDOW_TOKENS * self.patch)
+
+    def to_latent(self, pixels: int, name: str) -> int:
+        """Image pixels -> latent pixels, refusing what is not whole tokens."""
+        if pixels % self.token_px:
+            lower = pixels - pixels % self.token_px
+            raise ValueError(
+                f"{name} = {pixels} px is not a multiple of {self.token_px} px, the model's token "
+                f"({self.scale} px per latent pixel{f' x patch {self.patch}' if self.patch > 1 else ''}): "
+                f"use {lower or self.token_px} or {lower + self.token_px}")
+        return pixels // self.scale
 
 
 @dataclass(frozen=True)
 class WindowPlan:
-    """The user's window settings, in latent pixels.
+    """Window settings, in latent pixels.
 
     ``window`` / ``stride`` of ``None`` are resolved from the model's native
     size by :func:`resolve_plan`; ``cross_stride`` of ``None`` means
@@ -39,41 +75,70 @@ class WindowPlan:
     wrap_x: bool = False
 
 
-def resolve_plan(plan: WindowPlan, native_window: int) -> WindowPlan:
+@dataclass(frozen=True)
+class WindowSettings:
+    """The window settings as the nodes take them: image pixels, 0 for the
+    default.  :func:`latent_plan` puts them on a model's latent grid."""
+
+    window: int = 0
+    stride: int = 0
+    cross_count: int = 1
+    cross_stride: int = 0
+    wrap_x: bool = False
+
+
+def on_grid(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
+    """The settings in latent pixels, defaults left open."""
+    def latent(pixels, name):
+        return grid.to_latent(pixels, name) if pixels else None
+
+    return WindowPlan(latent(settings.window, "window_size"), latent(settings.stride, "view_stride"),
+                      settings.cross_count, latent(settings.cross_stride, "cross_stride"), settings.wrap_x)
+
+
+def latent_plan(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
+    return resolve_plan(on_grid(settings, grid), grid)
+
+
+def resolve_plan(plan: WindowPlan, grid: LatentGrid | int) -> WindowPlan:
     """Fills the defaults of the paper: a window of the model's native latent
     size, a view stride of a quarter of it (16 for 64, 32 for 128), and a
-    cross stride of ``s_v / c``."""
-    window = plan.window or native_window
-    stride = plan.stride or max(window // 4, 1)
-    cross_stride = plan.cross_stride or max(stride // plan.cross_count, 1)
+    cross stride of ``s_v / c``, each rounded down to whole tokens.  An int
+    ``grid`` is the native window of an 8x UNet latent."""
+    grid = LatentGrid(native=grid) if isinstance(grid, int) else grid
+    p = grid.patch
+    window = plan.window or grid.native
+    stride = plan.stride or max(window // 4 // p * p, p)
+    cross_stride = plan.cross_stride or max(stride // plan.cross_count // p * p, p)
     resolved = WindowPlan(window, stride, plan.cross_count, cross_stride, plan.wrap_x)
-    validate_plan(resolved)
+    validate_plan(resolved, grid)
     return resolved
 
 
-def validate_plan(plan: WindowPlan) -> None:
+def validate_plan(plan: WindowPlan, grid: LatentGrid = LatentGrid()) -> None:
     """Raises ValueError naming the offending setting and the fix."""
     w, s, c, sc = plan.window, plan.stride, plan.cross_count, plan.cross_stride
-    if w is not None and w < MIN_WINDOW:
+    px, token = grid.scale, grid.token_px
+    if w is not None and w < grid.min_window:
         raise ValueError(
-            f"window size {w * 8} px ({w} latent px) is too small: "
-            f"use at least {MIN_WINDOW * 8} px (the model's native size is the usual choice)")
+            f"window size {w * px} px ({w} latent px) is too small: "
+            f"use at least {grid.min_window * px} px (the model's native size is the usual choice)")
     if s is not None and s < 1:
-        raise ValueError(f"view stride {s * 8} px must be positive: use e.g. a quarter of the window")
+        raise ValueError(f"view stride {s * px} px must be positive: use e.g. a quarter of the window")
     if s is not None and w is not None and s > w:
         raise ValueError(
-            f"view stride {s * 8} px is larger than the window {w * 8} px, which would leave "
+            f"view stride {s * px} px is larger than the window {w * px} px, which would leave "
             f"gaps: use a stride of at most the window size (a quarter of it is the paper's default)")
     if c < 1:
         raise ValueError(f"cross count c = {c} must be at least 1 (1 switches Cross Sampling off)")
-    if s is not None and c > s:
+    if s is not None and c > s // grid.patch:
         raise ValueError(
-            f"cross count c = {c} is larger than the view stride ({s} latent px): the groups "
-            f"would repeat; use c <= stride / 8 px")
+            f"cross count c = {c} is larger than the view stride in tokens ({s * px} px / {token} px): the "
+            f"groups would repeat; use c <= view_stride / {token} px")
     if sc is not None and s is not None and (sc < 1 or sc * (c - 1) >= s) and c > 1:
         raise ValueError(
-            f"cross stride {sc * 8} px with c = {c} shifts windows by a whole view stride or more: "
-            f"use at most {(s - 1) // (c - 1) * 8} px (0 picks stride / c)")
+            f"cross stride {sc * px} px with c = {c} shifts windows by a whole view stride or more: "
+            f"use at most {(s - 1) // (c - 1) // grid.patch * token} px (0 picks stride / c)")
 
 
 def axis_starts(length: int, window: int, stride: int, shift: int = 0, wrap: bool = False) -> list[int]:

@@ -34,33 +34,85 @@ import comfy.model_patcher
 import comfy.patcher_extension
 from comfy.patcher_extension import WrappersMP
 
-from ..fusion import (FusionSettings, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views, WindowPlan,
-                      plan_views, resolve_plan, schedule_step, validate_multiscale)
+from ..fusion import (FusionSettings, LatentGrid, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views,
+                      WindowPlan, WindowSettings, latent_plan, plan_views, schedule_step, validate_multiscale)
 from .window_conds import WindowBatch, WindowConditioning
 
 WRAPPER_KEY = "comfyui_panorama_diffusion"
 
 
-def native_window(model) -> int:
-    """The model's training size in latent pixels: where its windows look
-    like the images it has seen."""
-    base = model.model
-    if isinstance(base, (comfy.model_base.SDXL, comfy.model_base.SDXLRefiner)):
-        return 128
-    if model.get_model_object("latent_format").latent_channels != 4:
-        return 128  # SD3, Flux and later families train at 1024 px
-    if isinstance(base, comfy.model_base.BaseModel) and base.model_type == comfy.model_base.ModelType.V_PREDICTION \
-            and base.model_config.unet_config.get("context_dim") == 1024:
-        return 96  # SD2.x 768-v
-    return 64
+# Image pixels per latent pixel where the latent format does not say (newer
+# ComfyUI declares ``spacial_downscale_ratio`` on its latent formats; v0.3.64
+# does not, and its own empty-latent nodes for these families divide by them).
+PIXELS_PER_LATENT = {"HunyuanImage21": 32, "HunyuanImage21Refiner": 32, "ChromaRadiance": 1}
+
+# Training size in image pixels, by ComfyUI's model config class (found
+# along the class' bases, so derived configs inherit it); configs do not
+# record it.  Unknown families fall back to 1024 px (DiTs) or 512 px.
+NATIVE_PIXELS = {
+    "SD15": 512, "SD20": 512, "SDXL": 1024, "SDXLRefiner": 1024, "SD3": 1024, "AuraFlow": 1024,
+    "PixArtAlpha": 512, "PixArtSigma": 1024, "HunyuanDiT": 1024, "Flux": 1024, "Chroma": 1024,
+    "HiDream": 1024, "Lumina2": 1024, "QwenImage": 1328, "HunyuanImage21": 2048,
+}
+
+
+def by_class(table: dict, obj, default=None):
+    for cls in type(obj).__mro__:
+        if cls.__name__ in table:
+            return table[cls.__name__]
+    return default
+
+
+def pixels_per_latent(latent_format) -> int:
+    declared = getattr(latent_format, "spacial_downscale_ratio", None)
+    return int(declared) if declared else by_class(PIXELS_PER_LATENT, latent_format, 8)
+
+
+def token_patch(base) -> int:
+    """Latent pixels per token along the image axes (1 for UNets)."""
+    patch = base.model_config.unet_config.get("patch_size", getattr(base.diffusion_model, "patch_size", 1))
+    return int(patch[-1] if isinstance(patch, (tuple, list)) else patch)
+
+
+def native_pixels(base) -> int:
+    config = base.model_config
+    if config.unet_config.get("input_size"):  # PixArt records its training size in latent pixels
+        return config.unet_config["input_size"] * pixels_per_latent(config.latent_format)
+    if by_class({"SD20": True}, config, False) and base.model_type == comfy.model_base.ModelType.V_PREDICTION:
+        return 768  # SD2.x 768-v
+    default = 512 if config.latent_format.latent_channels == 4 else 1024
+    return by_class(NATIVE_PIXELS, config, default)
+
+
+def latent_grid(model) -> LatentGrid:
+    """Where the model's latent lies on the image: pixels per latent pixel,
+    patch size and native window, read from the model's latent format and
+    config."""
+    scale = pixels_per_latent(model.get_model_object("latent_format"))
+    patch = token_patch(model.model)
+    native = max(native_pixels(model.model) // scale // patch * patch, patch)
+    return LatentGrid(scale, patch, native)
+
+
+def is_image(shape) -> bool:
+    """An image latent: (B, C, H, W), or one frame (B, C, 1, H, W), the
+    shape of families whose latent format is a video one (Qwen-Image)."""
+    return len(shape) == 4 or (len(shape) == 5 and shape[2] == 1)
+
+
+def as_frame(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """An image-shaped ``x`` in the layout of ``like`` (adds the frame axis
+    back for single-frame latents)."""
+    return x.unsqueeze(2) if like.ndim == 5 else x
 
 
 def check_latent(model, samples: torch.Tensor, name: str = "latent_image") -> None:
     """Refuses a latent the panorama sampler cannot use, saying which input
     and what to do."""
-    if samples.ndim != 4:
+    if not is_image(samples.shape):
         raise ValueError(f"{name} has shape {tuple(samples.shape)}: the panorama sampler takes image latents "
-                         f"(batch, channels, height, width); video and audio latents are not supported")
+                         f"(batch, channels, height, width), or one frame of a video-shaped latent as Qwen-Image "
+                         f"uses; video and audio latents are not supported")
     channels = model.get_model_object("latent_format").latent_channels
     if samples.shape[1] != channels and torch.count_nonzero(samples) > 0:
         raise ValueError(f"{name} has {samples.shape[1]} channels but the model expects {channels}: "
@@ -119,8 +171,9 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     ``model_options["context_handler"]`` for every evaluation."""
 
     def __init__(self, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
-                 schedule: Sequence[float] | None = None):
+                 schedule: Sequence[float] | None = None, grid: LatentGrid = LatentGrid()):
         super().__init__()
+        self.grid = grid
         self.denoiser = PanoramaDenoiser(plan, settings)
         self.multiscale = None if multiscale is None else MultiScaleDenoiser(self.denoiser, multiscale)
         self.schedule = None if schedule is None else list(schedule)
@@ -136,7 +189,7 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     def begin_run(self, model_patcher, latent: torch.Tensor, sigmas: torch.Tensor) -> None:
         check_latent(model_patcher, latent)
         if self.multiscale is not None:
-            validate_multiscale(self.multiscale.settings, *latent.shape[-2:], self.plan.window)
+            validate_multiscale(self.multiscale.settings, *latent.shape[-2:], self.plan.window, self.grid.scale)
         self.position = SchedulePosition(sigmas.tolist(), self.schedule)
         self.conditioning = WindowConditioning(model_patcher.model)
 
@@ -147,17 +200,17 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     def window_batch_shape(self, noise_shape) -> list:
         """The latent batch ComfyUI evaluates at a time: the largest window
         batch, each window carrying the sampler's batch."""
-        batch, channels, height, width = noise_shape[:4]
+        batch, channels, height, width = noise_shape[0], noise_shape[1], noise_shape[-2], noise_shape[-1]
         views = plan_views(self.plan, height, width)
         if views.covers_whole_latent:
             return list(noise_shape)
         windows = min(self.denoiser.settings.view_batch_size, len(views))
-        return [batch * windows, channels, views.window_h, views.window_w]
+        return [batch * windows, channels, *noise_shape[2:-2], views.window_h, views.window_w]
 
     # -- ComfyUI's ContextHandlerABC -------------------------------------------------
 
     def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
-        if x_in.ndim != 4:
+        if not is_image(x_in.shape):
             return True  # execute refuses it with a message
         return not (x_in.shape[-2] <= self.plan.window and x_in.shape[-1] <= self.plan.window)
 
@@ -166,9 +219,10 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
 
     def execute(self, calc_cond_batch, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
                 model_options: dict) -> list:
-        if x_in.ndim != 4:
+        if not is_image(x_in.shape):
             raise ValueError(f"the panorama sampler got a latent of shape {tuple(x_in.shape)}: it samples image "
                              f"latents (batch, channels, height, width) only")
+        latent = x_in.squeeze(2) if x_in.ndim == 5 else x_in
         sigma_now = float(timestep.flatten()[0])
         position, conditioning = self.position, self.conditioning
         if position is None:  # called outside a sampler run (no OUTER_SAMPLE): state for this call only
@@ -182,7 +236,7 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         out = [torch.zeros_like(x_in) for _ in conds]  # what ComfyUI gives a list that is None
         if not live:
             return out
-        full, batch = tuple(x_in.shape[-2:]), x_in.shape[0]
+        full, batch = tuple(latent.shape[-2:]), latent.shape[0]
 
         def model_fn(x_windows, sigma_windows, views: Views, ids, branch=None):
             comfy.model_management.throw_exception_if_processing_interrupted()
@@ -194,7 +248,8 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
                 window_conds = [[keep_grad_path_entry(entry) for entry in cond] for cond in window_conds]
                 sigma_windows = keep_grad_path(sigma_windows)
                 options = grad_options
-            out = calc_cond_batch(model, window_conds, x_windows, sigma_windows, options)
+            out = calc_cond_batch(model, window_conds, as_frame(x_windows, x_in), sigma_windows, options)
+            out = [prediction.squeeze(2) if x_in.ndim == 5 else prediction for prediction in out]
             # list of K (n*B, ...) -> (n*K*B, ...): each window with its branches
             return torch.stack(out).unflatten(1, (len(ids), batch)).transpose(0, 1).flatten(0, 2)
 
@@ -204,13 +259,13 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         controls = control_models(live_conds) if self.multiscale is not None else []
         grad_options = autograd_safe_controls(model_options) if controls else model_options
         if self.multiscale is None:
-            denoised = self.denoiser(model_fn, x_in, timestep, step, num_steps, batches)
+            denoised = self.denoiser(model_fn, latent, timestep, step, num_steps, batches)
         else:
-            modules = [model.diffusion_model, *controls]
-            denoised = self.multiscale(model_fn, x_in, timestep, step, num_steps, sigma_next,
+            modules = [model, *controls]  # model_sampling too
+            denoised = self.multiscale(model_fn, latent, timestep, step, num_steps, sigma_next,
                                        lambda: gradients_through(modules), batches)
         for i, prediction in zip(live, denoised.chunk(len(live))):
-            out[i] = prediction
+            out[i] = as_frame(prediction, x_in)
         return out
 
 
@@ -256,10 +311,11 @@ def size_for_window_batch(executor, model, noise_shape, conds, model_options=Non
     return executor(model, noise_shape, conds, model_options=model_options)
 
 
-def patch_model(model, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
+def patch_model(model, windows: WindowSettings, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
                 schedule: Sequence[float] | None = None):
-    """A clone of ``model`` whose every sampling run is a panorama run; the
-    input MODEL is left untouched."""
+    """A clone of ``model`` whose every sampling run is a panorama run, its
+    windows (given in image pixels) on the model's latent grid; the input
+    MODEL is left untouched."""
     patched = model.clone()
     current = patched.model_options.get("context_handler")
     if current is not None and not isinstance(current, PanoramaContextHandler):
@@ -268,7 +324,8 @@ def patch_model(model, plan: WindowPlan, settings: FusionSettings, multiscale: M
                          f"with one of the two")
     if current is not None:
         logging.warning("Panorama: the model was already patched for panoramas; the new settings replace the old")
-    handler = PanoramaContextHandler(resolve_plan(plan, native_window(model)), settings, multiscale, schedule)
+    grid = latent_grid(model)
+    handler = PanoramaContextHandler(latent_plan(windows, grid), settings, multiscale, schedule, grid)
     patched.model_options["context_handler"] = handler
     for wrapper_type, wrapper in ((WrappersMP.OUTER_SAMPLE, panorama_run),
                                   (WrappersMP.PREPARE_SAMPLING, size_for_window_batch)):
@@ -309,27 +366,75 @@ def keep_grad_path_entry(entry: dict) -> dict:
     return out
 
 
+def directly_read_tensors(modules: Sequence[torch.nn.Module]):
+    """(store, name, tensor) for each inference-mode parameter and buffer a
+    forward reads as it is, not through a weight or bias function: RMSNorm
+    scales, modulation tables, embeddings, positional buffers."""
+    seen = set()
+    for module in modules:
+        for m in module.modules():
+            cast = hasattr(m, "weight_function")
+            for store in (m._parameters, m._buffers):
+                for name, tensor in store.items():
+                    if tensor is None or not tensor.is_inference() or (cast and name in ("weight", "bias")):
+                        continue
+                    if (id(store), name) not in seen:
+                        seen.add((id(store), name))
+                        yield store, name, tensor
+
+
+def grad_path_copy(tensor: torch.Tensor) -> torch.Tensor:
+    copy = tensor.clone()
+    return torch.nn.Parameter(copy, requires_grad=False) if isinstance(tensor, torch.nn.Parameter) else copy
+
+
+def saved_activation_copy(tensor: torch.Tensor) -> torch.Tensor:
+    # weights and their per-forward copies are leaves: kept as they are
+    return tensor.clone() if tensor.requires_grad and tensor.grad_fn is not None else tensor
+
+
+def unpack_saved(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor
+
+
 @contextlib.contextmanager
 def gradients_through(modules: Sequence[torch.nn.Module]):
     """Lets autograd run through ComfyUI models inside node execution, which
-    runs under ``torch.inference_mode()``: leaves inference mode, enables
-    grad, and gives every ComfyUI layer a weight and bias function, which
-    makes ComfyUI hand the layer a fresh (non-inference) copy of its weights.
-    Only for the gradient pass: the copies cost one weight copy per layer per
-    forward, and they are dropped on exit."""
+    runs under ``torch.inference_mode()``, whose tensors autograd cannot save
+    for backward.  Leaves inference mode, enables grad, and
+
+    * gives every ComfyUI layer (``comfy.ops``) a weight and bias function,
+      which makes ComfyUI hand the layer a fresh copy of its weights per
+      forward -- the big tensors are never copied all at once;
+    * swaps every other inference parameter and buffer (read directly by
+      DiT blocks: RMSNorm scales, modulation, embeddings) for a normal copy;
+      these are small;
+    * lets autograd keep its own copy of each activation it saves, because
+      DiT blocks (Flux, Chroma, SD3's self-attention blocks) add their
+      residual in place into a tensor their norm layer saved.  That doubles
+      the saved activations of the gradient pass, never the weights.
+
+    Everything is put back on exit, failed or not.  Only for the gradient
+    pass."""
     layers = [m for module in modules for m in module.modules() if hasattr(m, "weight_function")]
     saved = [(m.__dict__.get("weight_function"), m.__dict__.get("bias_function")) for m in layers]
-    with torch.inference_mode(False), torch.enable_grad():
-        for m in layers:
-            # instance lists: the class-level defaults are shared by every layer
-            m.weight_function = [*m.weight_function, keep_grad_path]
-            m.bias_function = [*m.bias_function, keep_grad_path]
+    with torch.inference_mode(False), torch.enable_grad(), \
+            torch.autograd.graph.saved_tensors_hooks(saved_activation_copy, unpack_saved):
+        swapped = list(directly_read_tensors(modules))
         try:
+            for store, name, tensor in swapped:
+                store[name] = grad_path_copy(tensor)
+            for m in layers:
+                # instance lists: the class-level defaults are shared by every layer
+                m.weight_function = [*m.weight_function, keep_grad_path]
+                m.bias_function = [*m.bias_function, keep_grad_path]
             yield
         finally:
+            for store, name, tensor in swapped:
+                store[name] = tensor
             for m, (weight_fns, bias_fns) in zip(layers, saved):
                 for name, fns in (("weight_function", weight_fns), ("bias_function", bias_fns)):
                     if fns is None:
-                        del m.__dict__[name]
+                        m.__dict__.pop(name, None)
                     else:
                         setattr(m, name, fns)

@@ -16,9 +16,8 @@ import folder_paths
 from comfy.cli_args import args
 
 from ..fusion.wrap import equirect_band, unpad, wrap_pad
-from .adapter import native_window
-from .panorama_nodes import CATEGORY as PANORAMA_CATEGORY, MAX_RESOLUTION, _pixels_to_latent, empty_latent
-from .window_conds import LATENT_SCALE
+from .adapter import latent_grid
+from .panorama_nodes import CATEGORY as PANORAMA_CATEGORY, MAX_RESOLUTION, empty_latent
 
 CATEGORY = f"{PANORAMA_CATEGORY}/360"
 PADDING_TOOLTIP = ("Pixels taken from the opposite edge on each side as the codec's context, cropped off "
@@ -51,9 +50,10 @@ class Panorama360Latent:
                    "VAE Decode (360 seamless) and look at it in Preview / Save 360 Panorama.")
 
     def generate(self, model, height, batch_size=1):
-        latent_h = _pixels_to_latent(height, "height") or native_window(model)
-        return (empty_latent(model, batch_size, latent_h, 2 * latent_h), 2 * latent_h * LATENT_SCALE,
-                latent_h * LATENT_SCALE)
+        grid = latent_grid(model)
+        latent_h = grid.to_latent(height, "height") if height else grid.native
+        return (empty_latent(model, batch_size, latent_h, 2 * latent_h), 2 * latent_h * grid.scale,
+                latent_h * grid.scale)
 
 
 def _padding_columns(pixels: int, compression: int, width: int) -> int:

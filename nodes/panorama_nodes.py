@@ -8,23 +8,16 @@ import comfy.model_management
 import comfy.samplers
 import nodes as comfy_nodes  # ComfyUI's top-level module, not this package
 
-from ..fusion import FusionSettings, MultiScaleSettings, WindowPlan, validate_multiscale, validate_plan
+from ..fusion import FusionSettings, LatentGrid, MultiScaleSettings, WindowSettings, validate_multiscale, validate_plan
+from ..fusion.windows import on_grid
 from ..fusion.multiscale import DECAYS, DOWNSAMPLE_MODES
-from .adapter import check_latent, patch_model
-from .window_conds import LATENT_SCALE
+from .adapter import check_latent, latent_grid, patch_model
 
 CATEGORY = "sampling/panorama"
 WINDOW_PLAN = "PANORAMA_WINDOWS"
 MULTISCALE = "PANORAMA_MULTISCALE"
 MAX_RESOLUTION = comfy_nodes.MAX_RESOLUTION
 MODES = ["twindiffusion", "twindiffusion_feathered", "multidiffusion"]
-
-
-def _pixels_to_latent(value: int, name: str) -> int:
-    if value % LATENT_SCALE:
-        lower = value - value % LATENT_SCALE
-        raise ValueError(f"{name} = {value} px is not a multiple of {LATENT_SCALE}: use {lower} or {lower + LATENT_SCALE}")
-    return value // LATENT_SCALE
 
 
 def fusion_inputs() -> dict:
@@ -66,12 +59,14 @@ class PanoramaLatent:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "model": ("MODEL", {"tooltip": "The model the panorama is for: sets the latent's channel count "
-                                           "(4 for SD1.x/SD2.x/SDXL, 16 for SD3/Flux)."}),
-            "width": ("INT", {"default": 2048, "min": 64, "max": MAX_RESOLUTION, "step": 8,
-                              "tooltip": "Panorama width in pixels, a multiple of 8."}),
-            "height": ("INT", {"default": 512, "min": 64, "max": MAX_RESOLUTION, "step": 8,
-                               "tooltip": "Panorama height in pixels, a multiple of 8."}),
+            "model": ("MODEL", {"tooltip": "The model the panorama is for: sets the latent's channels and how many "
+                                           "pixels one latent pixel covers (4 channels at 8 px for SD1.x/SD2.x/SDXL, "
+                                           "16 at 8 px for SD3/Flux/Qwen-Image, 64 at 32 px for HunyuanImage 2.1)."}),
+            "width": ("INT", {"default": 2048, "min": 64, "max": MAX_RESOLUTION, "step": 8, "tooltip":
+                              "Panorama width in pixels, a multiple of the model's token: 8 px for SD, 16 for "
+                              "SD3/Flux and other DiTs with 2x2 patches, 32 for HunyuanImage 2.1."}),
+            "height": ("INT", {"default": 512, "min": 64, "max": MAX_RESOLUTION, "step": 8, "tooltip":
+                               "Panorama height in pixels, a multiple of the model's token (as width)."}),
             "batch_size": ("INT", {"default": 1, "min": 1, "max": 64,
                                    "tooltip": "Number of panoramas, each with its own noise."}),
         }}
@@ -83,8 +78,8 @@ class PanoramaLatent:
     DESCRIPTION = "An empty latent of panorama size with the channel count of the connected model."
 
     def generate(self, model, width, height, batch_size=1):
-        latent_w, latent_h = _pixels_to_latent(width, "width"), _pixels_to_latent(height, "height")
-        return (empty_latent(model, batch_size, latent_h, latent_w),)
+        grid = latent_grid(model)
+        return (empty_latent(model, batch_size, grid.to_latent(height, "height"), grid.to_latent(width, "width")),)
 
 
 class CrossSamplingScheduler:
@@ -93,7 +88,9 @@ class CrossSamplingScheduler:
         return {"required": {
             "window_size": ("INT", {"default": 0, "min": 0, "max": MAX_RESOLUTION, "step": 8, "tooltip":
                             "Window size in pixels. 0 = the model's native size (512 for SD1.5/SD2-base, "
-                            "768 for SD2-v, 1024 for SDXL/SD3/Flux)."}),
+                            "768 for SD2-v, 1024 for SDXL/SD3/Flux/Chroma/HiDream/Lumina 2, 1328 for Qwen-Image, "
+                            "2048 for HunyuanImage 2.1). Sizes and strides are whole tokens of the model "
+                            "(8 px for SD, 16 px for DiTs with 2x2 patches)."}),
             "view_stride": ("INT", {"default": 0, "min": 0, "max": MAX_RESOLUTION, "step": 8, "tooltip":
                             "Distance between neighbouring windows in pixels. 0 = a quarter of the window "
                             "(the paper's 128 px for 512 px windows, 256 px for 1024). Smaller: more "
@@ -117,15 +114,11 @@ class CrossSamplingScheduler:
                    "(c groups shifted by the cross stride, used in turn), optionally wrapping around for 360 degrees.")
 
     def plan(self, window_size, view_stride, cross_count, cross_stride, wrap_around):
-        plan = WindowPlan(
-            window=_pixels_to_latent(window_size, "window_size") or None,
-            stride=_pixels_to_latent(view_stride, "view_stride") or None,
-            cross_count=cross_count,
-            cross_stride=_pixels_to_latent(cross_stride, "cross_stride") or None,
-            wrap_x=wrap_around,
-        )
-        validate_plan(plan)
-        return (plan,)
+        settings = WindowSettings(window_size, view_stride, cross_count, cross_stride, wrap_around)
+        # Pixels until a sampler puts them on its model's grid.  Checked now on
+        # the finest grid of any family (8 px tokens), again on the model's.
+        validate_plan(on_grid(settings, LatentGrid()))
+        return (settings,)
 
 
 def _optional_inputs() -> dict:
@@ -168,7 +161,7 @@ class MultiScaleGuidance:
         return (settings,)
 
 
-DEFAULT_PLAN = WindowPlan(cross_count=2)
+DEFAULT_PLAN = WindowSettings(cross_count=2)
 
 
 class TwinDiffusionModel:

@@ -43,7 +43,7 @@ import comfy.utils
 from ..fusion import Views
 from ..fusion.crop_fusion import cut_windows
 
-LATENT_SCALE = 8  # pixels per latent pixel for every model family the pack targets
+SDXL_SCALE = 8  # pixels per latent pixel: SDXL writes its size embeddings in image pixels
 SDXL_ADM = 2816  # SDXL's y: pooled text (1280), then six 256-d size embeddings
 SDXL_ADM_CROP = 1280 + 2 * 256  # crop_h, crop_w, target_h, target_w follow
 
@@ -316,7 +316,7 @@ class WindowConditioning:
         for i in batch.ids:
             top, left = batch.views.origin(i)
             h, w, y0, x0 = (batch.views.window_h, batch.views.window_w, 0, 0) if piece is WHOLE else piece
-            values = [(top + y0) * LATENT_SCALE, (left + x0) * LATENT_SCALE, h * LATENT_SCALE, w * LATENT_SCALE]
+            values = [(top + y0) * SDXL_SCALE, (left + x0) * SDXL_SCALE, h * SDXL_SCALE, w * SDXL_SCALE]
             rows.append(torch.cat([self.sdxl_embedder(torch.tensor([float(v)])) for v in values], dim=1))
         crops = torch.cat(rows).to(y).repeat_interleave(y.shape[0], dim=0)
         return torch.cat([y.repeat(len(batch.ids), 1)[:, :SDXL_ADM_CROP], crops], dim=1)

@@ -11,7 +11,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted((REPO / "example_workflows").glob("*.json"))
 TITLE_HEIGHT = 30  # LiteGraph.NODE_TITLE_HEIGHT: the title bar sits above a node's pos
-LOADERS = {"CheckpointLoaderSimple": ("ckpt_name", "checkpoints"), "ControlNetLoader": ("control_net_name", "controlnet")}
+# The loaders' file widgets (first in their widget order) and the models folder they read.
+LOADERS = {"CheckpointLoaderSimple": (("ckpt_name",), "checkpoints"),
+           "ControlNetLoader": (("control_net_name",), "controlnet"),
+           "UNETLoader": (("unet_name",), "diffusion_models"),
+           "DualCLIPLoader": (("clip_name1", "clip_name2"), "text_encoders"),
+           "TripleCLIPLoader": (("clip_name1", "clip_name2", "clip_name3"), "text_encoders"),
+           "VAELoader": (("vae_name",), "vae")}
 
 
 def generator():
@@ -50,9 +56,9 @@ def test_thumbnail_and_model_locations(path):
     loaders = [n for n in json.loads(path.read_text())["nodes"] if n["type"] in LOADERS]
     assert loaders
     for node in loaders:
-        _, directory = LOADERS[node["type"]]
+        files, directory = LOADERS[node["type"]]
         models = node["properties"]["models"]
-        assert [m["name"] for m in models] == [node["widgets_values"][0]]
+        assert [m["name"] for m in models] == node["widgets_values"][:len(files)]
         for model in models:
             assert model["directory"] == directory
             # What the frontend's download button accepts: Hugging Face, a .safetensors named as the file.

@@ -24,7 +24,7 @@ from fusion.windows import WindowPlan, plan_views, resolve_plan  # noqa: E402
 OUT = REPO / "example_workflows"
 SIZE = (640, 400)
 GROUP_COLOURS = [(255, 214, 90), (90, 200, 255), (255, 120, 200), (150, 255, 150)]
-NATIVE_PX = {"sd15": 512, "sdxl": 1024}
+NATIVE_PX = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd35": 1024}
 
 
 def landscape(width: int, height: int, seed: int) -> Image.Image:
@@ -128,12 +128,16 @@ DESCRIPTIONS = {
                                                                "each window gets the part under it"]),
     "twin_model_patch_sd15": ("TwinDiffusion model patch · SD1.5", ["any sampler: SamplerCustomAdvanced,",
                                                                   "CFGGuider, BasicScheduler, RandomNoise"]),
+    "flux_panorama": ("TwinDiffusion panorama · Flux.1-dev", ["1024x4096, 1024 px windows, 2 groups",
+                                                            "Flux Guidance 3.5 at cfg 1"]),
+    "sd35_panorama": ("TwinDiffusion panorama · SD3.5 Large", ["1024x4096, 1024 px windows, 2 groups",
+                                                             "three text encoders, cfg 4.5"]),
 }
 
 
 def thumbnail(path: Path) -> Image.Image:
     workflow = json.loads(path.read_text())
-    native = NATIVE_PX["sdxl" if "sdxl" in path.stem else "sd15"]
+    native = next((px for model, px in NATIVE_PX.items() if model in path.stem), NATIVE_PX["sd15"])
     width, height = latent_size(workflow, native)
     plan = plan_of(workflow, native)
     scale = min((SIZE[0] - 32) / width, (SIZE[1] - 92 - 32) / height)

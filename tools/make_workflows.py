@@ -12,6 +12,9 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "example_workflows"
 
 SD15 = "v1-5-pruned-emaonly-fp16.safetensors"
+FLUX_DEV = "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/"
+FLUX_TEXT = "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/"
+SD35_LARGE = "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/"
 NEGATIVE = "blurry, low quality, watermark, text, seams, frame, border"
 
 # Where each file the templates name is published (properties.models: ComfyUI's
@@ -25,6 +28,14 @@ MODELS = {
     "control_v11p_sd15_canny_fp16.safetensors": (
         "controlnet", "https://huggingface.co/comfyanonymous/ControlNet-v1-1_fp16_safetensors/resolve/main/"
                       "control_v11p_sd15_canny_fp16.safetensors"),
+    "flux1-dev.safetensors": ("diffusion_models", FLUX_DEV + "flux1-dev.safetensors"),
+    "ae.safetensors": ("vae", FLUX_DEV + "ae.safetensors"),
+    # One CLIP-L and one T5-XXL file serve Flux and SD3.5 (the same files as in stable-diffusion-3.5-large's
+    # text_encoders/); ComfyUI's own templates download them from this repository, which is not gated.
+    "clip_l.safetensors": ("text_encoders", FLUX_TEXT + "clip_l.safetensors"),
+    "t5xxl_fp16.safetensors": ("text_encoders", FLUX_TEXT + "t5xxl_fp16.safetensors"),
+    "clip_g.safetensors": ("text_encoders", SD35_LARGE + "text_encoders/clip_g.safetensors"),
+    "sd3.5_large.safetensors": ("checkpoints", SD35_LARGE + "sd3.5_large.safetensors"),
 }
 
 
@@ -32,7 +43,7 @@ class Graph:
     def __init__(self):
         self.nodes, self.links = [], []
 
-    def node(self, type_, inputs=(), outputs=(), widgets=(), pos=(0, 0), size=(320, 160), title=None, model=None):
+    def node(self, type_, inputs=(), outputs=(), widgets=(), pos=(0, 0), size=(320, 160), title=None, models=()):
         node = {"id": len(self.nodes) + 1, "type": type_, "pos": list(pos), "size": list(size), "flags": {},
                 "order": len(self.nodes), "mode": 0,
                 "inputs": [{"name": n, "type": t, "link": None} for n, t in inputs],
@@ -40,9 +51,8 @@ class Graph:
                 "properties": {"Node name for S&R": type_}, "widgets_values": list(widgets)}
         if title:
             node["title"] = title
-        if model:
-            directory, url = MODELS[model]
-            node["properties"]["models"] = [{"name": model, "url": url, "directory": directory}]
+        if models:
+            node["properties"]["models"] = [{"name": m, "url": MODELS[m][1], "directory": MODELS[m][0]} for m in models]
         self.nodes.append(node)
         return node
 
@@ -77,11 +87,13 @@ def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, n
 
 
 def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sampler_widgets, note,
-                         plan_widgets=(0, 0, 2, 0, False), multiscale=None, x=1240, equirect=False):
+                         plan_widgets=(0, 0, 2, 0, False), multiscale=None, x=1240, equirect=False, vae=None,
+                         prefix="panorama"):
     """The common tail: the latent, window plan (and Multi-Scale Guidance),
     the sampler fed the given conditioning, decode, save; the note under the
     plan.  ``equirect``: a 2:1 360-degree latent at the model's size, decoded
-    seamlessly and saved for (and shown in) the 360 viewer."""
+    seamlessly and saved for (and shown in) the 360 viewer.  The model is
+    ``ckpt_node``'s first output, the VAE its third unless ``vae`` (node, slot)."""
     latent = panorama_latent(g, width, height, equirect)
     plan = scheduler(g, plan_widgets)
     inputs = [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
@@ -100,7 +112,7 @@ def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sample
         ms = g.node("MultiScaleGuidance", outputs=[("multiscale", "PANORAMA_MULTISCALE")], widgets=multiscale,
                     pos=(0, 760), size=(320, 180))
         g.connect(ms, 0, sampler, "multiscale")
-    decode_and_save(g, (sampler, 0), ckpt_node, x + 380, equirect)
+    decode_and_save(g, (sampler, 0), vae or (ckpt_node, 2), x + 380, equirect, prefix)
     g.note(note, pos=(0, 980 if multiscale is not None else 780))
     return g
 
@@ -120,7 +132,7 @@ def scheduler(g, plan_widgets):
                   pos=(0, 540), size=(320, 180))
 
 
-def decode_and_save(g, latent, ckpt_node, x, equirect=False):
+def decode_and_save(g, latent, vae, x, equirect=False, prefix="panorama"):
     if equirect:
         # wrap_padding, tile_size (0 = whole), overlap
         decode = g.node("PanoramaSeamlessDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")],
@@ -130,28 +142,29 @@ def decode_and_save(g, latent, ckpt_node, x, equirect=False):
     else:
         decode = g.node("VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")],
                         pos=(x, 0), size=(220, 50))
-        save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=["panorama"], pos=(x, 100),
+        save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=[prefix], pos=(x, 100),
                       size=(900, 300))
     g.connect(latent[0], latent[1], decode, "samples")
-    g.connect(ckpt_node, 2, decode, "vae")
+    g.connect(vae[0], vae[1], decode, "vae")
     g.connect(decode, 0, save, "images")
 
 
 def checkpoint(g, name):
     return g.node("CheckpointLoaderSimple", outputs=[("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE")],
-                  widgets=[name], pos=(0, 180), size=(320, 100), model=name)
+                  widgets=[name], pos=(0, 180), size=(320, 100), models=[name])
 
 
-def prompts(g, ckpt_node, prompt):
-    """The positive prompt and the shared negative one, beside the loader."""
-    return (text(g, ckpt_node, prompt, (360, 0), "Positive prompt"),
-            text(g, ckpt_node, NEGATIVE, (360, 200), "Negative prompt"))
+def prompts(g, ckpt_node, prompt, slot=1):
+    """The positive prompt and the shared negative one, beside the loader
+    (its CLIP output ``slot``)."""
+    return (text(g, ckpt_node, prompt, (360, 0), "Positive prompt", slot),
+            text(g, ckpt_node, NEGATIVE, (360, 200), "Negative prompt", slot))
 
 
-def text(g, ckpt_node, prompt, pos, title):
+def text(g, ckpt_node, prompt, pos, title, slot=1):
     node = g.node("CLIPTextEncode", inputs=[("clip", "CLIP")], outputs=[("CONDITIONING", "CONDITIONING")],
                   widgets=[prompt], pos=pos, size=(400, 150), title=title)
-    g.connect(ckpt_node, 1, node, "clip")
+    g.connect(ckpt_node, slot, node, "clip")
     return node
 
 
@@ -219,7 +232,7 @@ def controlnet_graph():
                    pos=(800, 400), size=(300, 110))
     loader = g.node("ControlNetLoader", outputs=[("CONTROL_NET", "CONTROL_NET")],
                     widgets=["control_v11p_sd15_canny_fp16.safetensors"], pos=(800, 560), size=(360, 80),
-                    model="control_v11p_sd15_canny_fp16.safetensors")
+                    models=["control_v11p_sd15_canny_fp16.safetensors"])
     apply = g.node("ControlNetApplyAdvanced", inputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
                                                       ("control_net", "CONTROL_NET"), ("image", "IMAGE")],
                    outputs=[("positive", "CONDITIONING"), ("negative", "CONDITIONING")], widgets=[0.8, 0.0, 0.8],
@@ -275,7 +288,7 @@ def model_patch_graph():
     for node, name in ((noise, "noise"), (guider, "guider"), (select, "sampler"), (sigmas, "sigmas"),
                        (latent, "latent_image")):
         g.connect(node, 0, sampler, name)
-    decode_and_save(g, (sampler, 0), ckpt, 1560)
+    decode_and_save(g, (sampler, 0), (ckpt, 2), 1560)
     g.note("## TwinDiffusion as a model patch (SD1.5, 512x2048)\n\nTwinDiffusion Panorama (model patch) "
            "makes every sampler sample the latent as a panorama of windows with Crop Fusion and Cross "
            "Sampling. Here it feeds ComfyUI's custom sampling nodes: CFGGuider, KSamplerSelect, "
@@ -286,9 +299,61 @@ def model_patch_graph():
     return g
 
 
-def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion"):
+def flux_graph():
+    """Flux.1-dev as ComfyUI runs it: diffusion model, text encoders and VAE
+    from their own loaders, Flux Guidance on the prompt, cfg 1."""
+    g = Graph()
+    unet = g.node("UNETLoader", outputs=[("MODEL", "MODEL")], widgets=["flux1-dev.safetensors", "default"],
+                  pos=(0, 0), size=(320, 82), models=["flux1-dev.safetensors"])
+    clip = g.node("DualCLIPLoader", outputs=[("CLIP", "CLIP")],
+                  widgets=["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"], pos=(0, 130),
+                  size=(320, 130), models=["clip_l.safetensors", "t5xxl_fp16.safetensors"])
+    prompt = text(g, clip, "a panoramic photo of a misty fjord at sunrise, steep cliffs, waterfalls, a small red "
+                           "cabin by the shore, highly detailed", (360, 0), "Prompt", slot=0)
+    guidance = g.node("FluxGuidance", inputs=[("conditioning", "CONDITIONING")],
+                      outputs=[("CONDITIONING", "CONDITIONING")], widgets=[3.5], pos=(360, 200), size=(400, 60))
+    zero = g.node("ConditioningZeroOut", inputs=[("conditioning", "CONDITIONING")],
+                  outputs=[("CONDITIONING", "CONDITIONING")], pos=(360, 310), size=(400, 50),
+                  title="Negative (unused at cfg 1)")
+    vae = g.node("VAELoader", outputs=[("VAE", "VAE")], widgets=["ae.safetensors"], pos=(360, 420), size=(400, 60),
+                 models=["ae.safetensors"])
+    g.connect(prompt, 0, guidance, "conditioning")
+    g.connect(prompt, 0, zero, "conditioning")
+    return conditioned_panorama(
+        g, unet, (guidance, 0), (zero, 0), 4096, 1024, twin_sampler(steps=20, cfg=1.0, scheduler="simple"),
+        "## TwinDiffusion panorama (Flux.1-dev, 1024x4096)\n\nFiles: flux1-dev in models/diffusion_models, "
+        "clip_l and t5xxl_fp16 in models/text_encoders, ae in models/vae.\n\n1024 px windows, the size Flux "
+        "is trained at, 256 px view stride, c = 2. Flux dev is guidance-distilled: Flux Guidance 3.5 steers it "
+        "and cfg stays 1, so the zeroed negative is never run. No ModelSamplingFlux: the model keeps the shift of "
+        "a 1024x1024 image (1.15), right for the windows it sees; set to the panorama's size it would over-shift "
+        "(3.2).\n\n"
+        "VAE Decode decodes the panorama in one piece, so no tile seams; ComfyUI falls back to tiles by itself "
+        "when memory runs short.",
+        [1024, 256, 2, 0, False], x=800, vae=(vae, 0), prefix="panorama/flux")
+
+
+def sd35_graph():
+    """SD3.5 Large: the checkpoint holds the MMDiT and the VAE, the three
+    text encoders load beside it."""
+    g = Graph()
+    clip = g.node("TripleCLIPLoader", outputs=[("CLIP", "CLIP")],
+                  widgets=["clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"], pos=(0, 0),
+                  size=(320, 106), models=["clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"])
+    ckpt = checkpoint(g, "sd3.5_large.safetensors")
+    positive, negative = prompts(g, clip, "a panoramic photo of a desert canyon at golden hour, red rock arches, "
+                                          "a winding river, highly detailed", slot=0)
+    return conditioned_panorama(
+        g, ckpt, (positive, 0), (negative, 0), 4096, 1024, twin_sampler(steps=28, cfg=4.5, scheduler="sgm_uniform"),
+        "## TwinDiffusion panorama (SD3.5 Large, 1024x4096)\n\nFiles: sd3.5_large in models/checkpoints (the "
+        "MMDiT and the VAE), clip_l, clip_g and t5xxl_fp16 in models/text_encoders.\n\n1024 px windows, "
+        "SD3.5's native size, 256 px view stride, c = 2; 28 steps at cfg 4.5 with the sgm_uniform schedule. The "
+        "model keeps its own shift (3), which is for the windows it sees.",
+        [1024, 256, 2, 0, False], x=800, prefix="panorama/sd35")
+
+
+def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion", scheduler="normal"):
     # seed, control_after_generate, steps, cfg, sampler, scheduler, denoise, mode, lam, tau, view_batch_size
-    return [42, "fixed", steps, cfg, "euler", "normal", 1.0, mode, 1.0, 0.5, 4]
+    return [42, "fixed", steps, cfg, "euler", scheduler, 1.0, mode, 1.0, 0.5, 4]
 
 
 def main():
@@ -345,6 +410,8 @@ def main():
     ).save("msd_panorama_sd15.json")
     regional_graph().save("regional_panorama_sd15.json")
     controlnet_graph().save("controlnet_panorama_sd15.json")
+    flux_graph().save("flux_panorama.json")
+    sd35_graph().save("sd35_panorama.json")
 
 
 if __name__ == "__main__":

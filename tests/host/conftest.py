@@ -68,3 +68,24 @@ def run_prompt(comfy):
 def ui_to_api(comfy):
     """harness.ui_to_api, with ComfyUI booted."""
     return harness.ui_to_api
+
+
+@pytest.fixture(scope="session")
+def dit_files(comfy, checkpoint_dir) -> dict:  # noqa: F811  (the fixture, re-exported above)
+    """{kind: file name in a ``diffusion_models`` folder} for tiny_dits.DIT_KINDS,
+    plus "flux_vae" (in a ``vae`` folder) and "sd35_checkpoint" (a checkpoint
+    with its VAE); test configs and the test conditioning node registered."""
+    import tiny_dits
+
+    folders = {name: checkpoint_dir / name for name in ("diffusion_models", "vae")}
+    for name, directory in folders.items():
+        directory.mkdir(exist_ok=True)
+    names = {kind: tiny_dits.ensure_dit(kind, folders["diffusion_models"]) for kind in tiny_dits.DIT_KINDS}
+    names["flux_vae"] = tiny_dits.ensure_flux_vae(folders["vae"])
+    names["sd35_checkpoint"] = tiny_dits.ensure_sd35_checkpoint(checkpoint_dir)
+    tiny_dits.register_test_configs()
+    for name, directory in folders.items():
+        harness.add_checkpoint_folder(directory, name)
+    harness.add_checkpoint_folder(checkpoint_dir)
+    harness.register_test_nodes(tiny_dits.TEST_NODE_CLASS_MAPPINGS)
+    return names

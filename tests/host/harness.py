@@ -398,16 +398,43 @@ def pack_module(name: str):
     return importlib.import_module(f"{boot_comfyui().pack_module_name}.{name}")
 
 
-def add_checkpoint_folder(path) -> None:
-    """Put ``path`` first among ComfyUI's ``checkpoints`` folders."""
+def add_checkpoint_folder(path, folder: str = "checkpoints") -> None:
+    """Put ``path`` first among ComfyUI's ``folder`` folders (checkpoints,
+    diffusion_models, vae...)."""
     prepare_comfy_imports()
     import folder_paths
 
     path = str(Path(path).resolve())
-    folder_paths.add_model_folder_path("checkpoints", path, is_default=True)
+    folder_paths.add_model_folder_path(folder, path, is_default=True)
     # The listing is cached (invalidated by folder mtime); drop it so files
     # written within the same mtime tick are seen.
-    folder_paths.filename_list_cache.pop("checkpoints", None)
+    folder_paths.filename_list_cache.pop(folder, None)
+
+
+def replace_text_encoders(prompt: dict, kind: str, node_type: str = "PanoramaTestConditioning") -> dict:
+    """The prompt with every CLIPTextEncode made a test conditioning node of
+    ``kind``'s shapes (same text) and the text-encoder loaders dropped: for
+    families whose encoders (T5-XXL, Llama...) ComfyUI builds at full size
+    whatever the file holds."""
+    out = {}
+    for node_id, entry in prompt.items():
+        if entry["class_type"] in ("CLIPLoader", "DualCLIPLoader", "TripleCLIPLoader", "QuadrupleCLIPLoader"):
+            continue
+        if entry["class_type"] == "CLIPTextEncode":
+            entry = {**entry, "class_type": node_type, "inputs": {"kind": kind, "text": entry["inputs"]["text"]}}
+        out[node_id] = entry
+    return out
+
+
+def register_test_nodes(mappings: dict) -> None:
+    """Adds test-only nodes (e.g. conditioning of a model's shapes where its
+    text encoder cannot be built here) to ComfyUI's node list."""
+    boot_comfyui()
+    import nodes
+
+    for name, cls in mappings.items():
+        nodes.NODE_CLASS_MAPPINGS.setdefault(name, cls)
+        nodes.NODE_DISPLAY_NAME_MAPPINGS.setdefault(name, name)
 
 
 def load_checkpoint(name: str):

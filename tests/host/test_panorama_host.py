@@ -87,8 +87,16 @@ def workflow_inputs(comfy, tmp_path_factory):
     return {"ControlNetLoader": {"control_net_name": controlnet}, "LoadImage": {"image": "panorama_test_reference.png"}}
 
 
+# The DiT templates' models, as tiny_dits writes them: {stem: (conditioning kind, loader overrides)}.
+DIT_TEMPLATES = {
+    "flux_panorama": ("flux_dev", lambda files: {"UNETLoader": {"unet_name": files["flux_dev"]},
+                                                 "VAELoader": {"vae_name": files["flux_vae"]}}),
+    "sd35_panorama": ("sd35", lambda files: {"CheckpointLoaderSimple": {"ckpt_name": files["sd35_checkpoint"]}}),
+}
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
-def test_example_workflow_executes(path, comfy, tiny_checkpoints, workflow_inputs):
+def test_example_workflow_executes(path, comfy, tiny_checkpoints, workflow_inputs, request):
     workflow = json.loads(path.read_text())
     kind = "sdxl" if "sdxl" in path.stem else "sd15"
     msd = "msd" in path.stem
@@ -101,8 +109,13 @@ def test_example_workflow_executes(path, comfy, tiny_checkpoints, workflow_input
         "BasicScheduler": {"steps": 2},
         **workflow_inputs,
     }
+    dit = DIT_TEMPLATES.get(path.stem)
+    if dit is not None:
+        overrides.update(dit[1](request.getfixturevalue("dit_files")))
     types = {node["type"] for node in workflow["nodes"]}
     prompt = harness.ui_to_api(workflow, {name: values for name, values in overrides.items() if name in types})
+    if dit is not None:
+        prompt = harness.replace_text_encoders(prompt, dit[0])
     ids = {entry["class_type"]: node_id for node_id, entry in prompt.items()}
     decode = ids.get("VAEDecode") or ids["PanoramaSeamlessDecode"]
     sampler = ids.get("TwinCropFusionSampler") or ids["SamplerCustomAdvanced"]
