@@ -167,12 +167,22 @@ def guided_windows(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tens
     (best at 10, collapse from 20).  The plain sum would make 10 unstable, the
     mean over all elements would make it a no-op.
     """
-    with grad_context():
-        x = windows.detach().clone().requires_grad_(True)
-        phi = first_order_step(model_fn(x, sigma, views, ids, branch), x, r)
-        squared = (downsample(phi.float(), mode) - targets.float()) ** 2
-        loss = squared.flatten(2).sum(2).mean(1).sum()
-        (grad,) = torch.autograd.grad(loss, x)
+    def gradient(context):
+        with context:
+            x = windows.detach().clone().requires_grad_(True)
+            phi = first_order_step(model_fn(x, sigma, views, ids, branch), x, r)
+            squared = (downsample(phi.float(), mode) - targets.float()) ** 2
+            loss = squared.flatten(2).sum(2).mean(1).sum()
+            return torch.autograd.grad(loss, x)[0]
+
+    try:
+        grad = gradient(grad_context())
+    except RuntimeError as error:
+        # Some models add into a tensor autograd saved (Flux's and Chroma's
+        # blocks); a context that can, keeps copies of what autograd saves.
+        if "inplace operation" not in str(error) or not getattr(grad_context, "copies_saved_tensors", False):
+            raise
+        grad = gradient(grad_context(copy_saved=True))
     return windows - omega * grad.to(windows.dtype)
 
 

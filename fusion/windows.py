@@ -1,6 +1,7 @@
 """Window planning: where the model's native-size windows sit on a panorama latent.
 
-Positions are in latent pixels; :class:`LatentGrid` maps image pixels onto them.  Along an axis the windows start at
+Positions are in latent pixels (:class:`LatentGrid` maps the image pixels
+the nodes take onto them, in whole tokens).  Along an axis the windows start at
 0, s, 2s, ... and the last one is snapped to ``L - w`` so every pixel is
 covered whatever the stride; an axis no longer than the window gets one
 window of the axis' length.  With wrap-around the horizontal axis is a circle,

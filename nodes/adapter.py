@@ -261,9 +261,9 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         if self.multiscale is None:
             denoised = self.denoiser(model_fn, latent, timestep, step, num_steps, batches)
         else:
-            modules = [model, *controls]  # model_sampling too
-            denoised = self.multiscale(model_fn, latent, timestep, step, num_steps, sigma_next,
-                                       lambda: gradients_through(modules), batches)
+            gradient_pass = GradientPass([model, *controls])  # model_sampling too
+            denoised = self.multiscale(model_fn, latent, timestep, step, num_steps, sigma_next, gradient_pass,
+                                       batches)
         for i, prediction in zip(live, denoised.chunk(len(live))):
             out[i] = as_frame(prediction, x_in)
         return out
@@ -388,6 +388,29 @@ def grad_path_copy(tensor: torch.Tensor) -> torch.Tensor:
     return torch.nn.Parameter(copy, requires_grad=False) if isinstance(tensor, torch.nn.Parameter) else copy
 
 
+# Classes of the modules whose forward adds into a tensor autograd saved for
+# backward (Flux's single blocks: ``x += ...``; Chroma: ``addcmul_``), found
+# the first time a gradient pass through them fails.
+SAVES_IN_PLACE: set[type] = set()
+
+
+class GradientPass:
+    """The context of MSD's gradient pass through ``modules``: autograd keeps
+    copies of the activations it saves only for models known to overwrite
+    them, so the others do not pay twice the activation memory."""
+
+    copies_saved_tensors = True
+
+    def __init__(self, modules: Sequence[torch.nn.Module]):
+        self.modules = list(modules)
+        self.classes = {type(m) for m in self.modules}
+
+    def __call__(self, copy_saved: bool = False):
+        if copy_saved:
+            SAVES_IN_PLACE.update(self.classes)
+        return gradients_through(self.modules, copy_saved or bool(self.classes & SAVES_IN_PLACE))
+
+
 def saved_activation_copy(tensor: torch.Tensor) -> torch.Tensor:
     # weights and their per-forward copies are leaves: kept as they are
     return tensor.clone() if tensor.requires_grad and tensor.grad_fn is not None else tensor
@@ -398,7 +421,7 @@ def unpack_saved(tensor: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def gradients_through(modules: Sequence[torch.nn.Module]):
+def gradients_through(modules: Sequence[torch.nn.Module], copy_saved: bool = False):
     """Lets autograd run through ComfyUI models inside node execution, which
     runs under ``torch.inference_mode()``, whose tensors autograd cannot save
     for backward.  Leaves inference mode, enables grad, and
@@ -409,17 +432,18 @@ def gradients_through(modules: Sequence[torch.nn.Module]):
     * swaps every other inference parameter and buffer (read directly by
       DiT blocks: RMSNorm scales, modulation, embeddings) for a normal copy;
       these are small;
-    * lets autograd keep its own copy of each activation it saves, because
-      DiT blocks (Flux, Chroma, SD3's self-attention blocks) add their
-      residual in place into a tensor their norm layer saved.  That doubles
-      the saved activations of the gradient pass, never the weights.
+    * with ``copy_saved``, lets autograd keep its own copy of each
+      activation it saves, for models whose blocks add their residual in
+      place into a tensor their norm layer saved (Flux, Chroma).  That
+      doubles the saved activations of the gradient pass, never the weights.
 
     Everything is put back on exit, failed or not.  Only for the gradient
     pass."""
     layers = [m for module in modules for m in module.modules() if hasattr(m, "weight_function")]
     saved = [(m.__dict__.get("weight_function"), m.__dict__.get("bias_function")) for m in layers]
-    with torch.inference_mode(False), torch.enable_grad(), \
-            torch.autograd.graph.saved_tensors_hooks(saved_activation_copy, unpack_saved):
+    keep_copies = torch.autograd.graph.saved_tensors_hooks(saved_activation_copy, unpack_saved) if copy_saved \
+        else contextlib.nullcontext()
+    with torch.inference_mode(False), torch.enable_grad(), keep_copies:
         swapped = list(directly_read_tensors(modules))
         try:
             for store, name, tensor in swapped:

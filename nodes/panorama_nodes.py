@@ -8,8 +8,8 @@ import comfy.model_management
 import comfy.samplers
 import nodes as comfy_nodes  # ComfyUI's top-level module, not this package
 
-from ..fusion import FusionSettings, LatentGrid, MultiScaleSettings, WindowSettings, validate_multiscale, validate_plan
-from ..fusion.windows import on_grid
+from ..fusion import (FusionSettings, LatentGrid, MultiScaleSettings, WindowSettings, on_grid, validate_multiscale,
+                      validate_plan)
 from ..fusion.multiscale import DECAYS, DOWNSAMPLE_MODES
 from .adapter import check_latent, latent_grid, patch_model
 

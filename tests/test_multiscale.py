@@ -71,6 +71,49 @@ def test_gradient_matches_finite_differences():
     assert error < 1e-7, error
 
 
+def test_a_model_that_overwrites_saved_activations_gets_the_same_gradient():
+    """A block adding its residual in place into the tensor its norm saved
+    (Flux's, Chroma's) breaks backward; a context that offers it keeps
+    copies of what autograd saves, and the gradient is the plain model's."""
+    views = plan_views(resolve_plan(WindowPlan(window=8, stride=4), 8), 8, 16)
+    generator = torch.Generator().manual_seed(5)
+    weight = torch.randn(4, 4, dtype=torch.float64, generator=generator)
+
+    def block(v, in_place):
+        h = v * 1.5
+        normed = torch.nn.functional.layer_norm(h.movedim(1, -1), (4,)).movedim(-1, 1)
+        update = torch.einsum("oc,bchw->bohw", weight, normed)
+        if in_place:
+            h += update
+            return h
+        return h + update
+
+    class Context:
+        copies_saved_tensors = True
+        calls = []
+
+        def __call__(self, copy_saved=False):
+            self.calls.append(copy_saved)
+            if not copy_saved:
+                return torch.enable_grad()
+            hooks = torch.autograd.graph.saved_tensors_hooks(
+                lambda t: t.clone() if t.requires_grad and t.grad_fn is not None else t, lambda t: t)
+            return hooks
+
+    x = torch.randn(1, 4, 8, 8, dtype=torch.float64, generator=generator)
+    target = torch.randn(1, 4, 4, 4, dtype=torch.float64, generator=generator)
+    sigma = torch.tensor([2.0], dtype=torch.float64)
+    args = (x, target, sigma, views, [0], 0.5, 1.0, "bilinear")
+    plain = guided_windows(lambda v, *_: block(v, False), *args, torch.enable_grad)
+    context = Context()
+    with torch.enable_grad():
+        overwriting = guided_windows(lambda v, *_: block(v, True), *args, context)
+    assert context.calls == [False, True]
+    torch.testing.assert_close(overwriting, plain, rtol=1e-12, atol=1e-12)
+    with pytest.raises(RuntimeError, match="inplace"):  # a context that cannot keep copies fails as before
+        guided_windows(lambda v, *_: block(v, True), *args, torch.enable_grad)
+
+
 def test_lower_crop_is_the_region_under_the_window():
     views = plan_views(resolve_plan(WindowPlan(window=8, stride=4), 8), 8, 24)
     z_low = torch.arange(4 * 12, dtype=torch.float64).view(1, 1, 4, 12)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fusion import WindowPlan, axis_starts, plan_views, resolve_plan, window_count
+from fusion import LatentGrid, WindowPlan, WindowSettings, axis_starts, latent_plan, plan_views, resolve_plan, window_count
 from fusion.crop_fusion import coverage
 
 
@@ -94,3 +94,37 @@ def test_bad_plans_name_the_setting(kwargs, match):
         return
     with pytest.raises(ValueError, match=match):
         resolve_plan(WindowPlan(**kwargs), 64)
+
+
+FLUX = LatentGrid(scale=8, patch=2, native=128)  # 16 px tokens, 1024 px windows
+HUNYUAN_IMAGE = LatentGrid(scale=32, patch=1, native=64)  # 32x latent, 2048 px windows
+RADIANCE = LatentGrid(scale=1, patch=16, native=1024)  # pixel space, 16 px patches
+
+
+@pytest.mark.parametrize("grid", [LatentGrid(), FLUX, HUNYUAN_IMAGE, RADIANCE], ids=["sd", "flux", "hunyuan", "radiance"])
+def test_pixel_settings_land_on_whole_tokens(grid):
+    """The paper's defaults from the native size, in whole tokens; the same
+    pixel settings give the same image-space plan on every grid."""
+    plan = latent_plan(WindowSettings(cross_count=2), grid)
+    assert plan.window == grid.native
+    assert plan.stride * grid.scale == grid.native * grid.scale // 4
+    assert plan.stride % grid.patch == 0 and plan.cross_stride % grid.patch == 0
+    explicit = latent_plan(WindowSettings(1024, 256, 2, 128), grid)
+    assert (explicit.window * grid.scale, explicit.stride * grid.scale, explicit.cross_stride * grid.scale) == (
+        1024, 256, 128)
+
+
+@pytest.mark.parametrize("settings,match", [
+    (WindowSettings(window=1000), r"window_size = 1000 px is not a multiple of 16 px.*use 992 or 1008"),
+    (WindowSettings(window=1024, stride=200), r"view_stride = 200 px .* 16 px"),
+    (WindowSettings(window=1024, stride=16, cross_count=2), r"cross count c = 2 .* view_stride / 16 px"),
+    (WindowSettings(window=32), r"window size 32 px .* at least 64 px"),
+])
+def test_settings_off_the_token_grid_name_the_input_and_the_fix(settings, match):
+    with pytest.raises(ValueError, match=match):
+        latent_plan(settings, FLUX)
+
+
+def test_messages_speak_pixels_of_the_model():
+    with pytest.raises(ValueError, match=r"view stride 2048 px is larger than the window 1024 px"):
+        latent_plan(WindowSettings(window=1024, stride=2048), HUNYUAN_IMAGE)
