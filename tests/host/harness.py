@@ -398,6 +398,30 @@ def pack_module(name: str):
     return importlib.import_module(f"{boot_comfyui().pack_module_name}.{name}")
 
 
+def msd_gradient_errors(model_fn, x, target, sigma, views, ids, grad_context, generator, r=0.7, directions=3):
+    """MSD's gradient step (``fusion.multiscale.guided_windows``, omega 1)
+    against central finite differences of eq. 9's loss along random
+    directions: the relative error of each directional derivative.  Call
+    under inference mode with inference tensors, as in a ComfyUI run."""
+    import torch
+
+    multiscale = pack_module("fusion.multiscale")
+
+    def loss(v):
+        phi = model_fn(v, sigma) * (1 - r) + r * v
+        return ((multiscale.downsample(phi.double()) - target.double()) ** 2).flatten(2).sum(2).mean(1).sum()
+
+    grad = x - multiscale.guided_windows(model_fn, x, target, sigma, views, ids, r, 1.0, "bilinear", grad_context)
+    errors = []
+    for _ in range(directions):
+        direction = torch.randn(x.shape, generator=generator)
+        eps = 1e-2
+        numeric = (loss(x + eps * direction) - loss(x - eps * direction)) / (2 * eps)
+        analytic = (grad.double() * direction.double()).sum()
+        errors.append(abs(float(analytic - numeric)) / abs(float(numeric)))
+    return errors
+
+
 def add_checkpoint_folder(path, folder: str = "checkpoints") -> None:
     """Put ``path`` first among ComfyUI's ``folder`` folders (checkpoints,
     diffusion_models, vae...)."""

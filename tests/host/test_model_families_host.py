@@ -192,7 +192,6 @@ def test_msd_gradient_matches_finite_differences_on_a_dit(kind, dit_files):
     import nodes
     from comfy import model_management
     adapter = harness.pack_module("nodes.adapter")
-    multiscale = harness.pack_module("fusion.multiscale")
     windows_mod = harness.pack_module("fusion.windows")
     with torch.inference_mode():
         model = nodes.UNETLoader().load_unet(dit_files[kind], "default")[0]
@@ -201,7 +200,7 @@ def test_msd_gradient_matches_finite_differences_on_a_dit(kind, dit_files):
     base.current_patcher = model  # what a sampler run sets for calc_cond_batch
     before = {k: v.clone() for k, v in base.diffusion_model.state_dict().items()}
     views = windows_mod.plan_views(windows_mod.resolve_plan(windows_mod.WindowPlan(16, 8), 16), 16, 32)
-    ids, r, omega = [0, 1], 0.7, 1.0
+    ids = [0, 1]
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 16, 16, 16, generator=generator)
     target = torch.randn(2, 16, 8, 8, generator=generator)
@@ -217,22 +216,10 @@ def test_msd_gradient_matches_finite_differences_on_a_dit(kind, dit_files):
             entries, sw = [adapter.keep_grad_path_entry(e) for e in conds], adapter.keep_grad_path(sw)
         return comfy.samplers.calc_cond_batch(base, [entries], xw, sw, model.model_options)[0]
 
-    def loss(v):
-        phi = model_fn(v, sigma) * (1 - r) + r * v
-        return ((multiscale.downsample(phi.double()) - target.double()) ** 2).flatten(2).sum(2).mean(1).sum()
-
     with torch.inference_mode():
         x, target, sigma = x.clone(), target.clone(), sigma.clone()
-        stepped = multiscale.guided_windows(model_fn, x, target, sigma, views, ids, r, omega, "bilinear",
-                                            adapter.GradientPass([base]))
-        grad = (x - stepped) / omega
-        errors = []
-        for _ in range(3):
-            direction = torch.randn(x.shape, generator=generator)
-            eps = 1e-2
-            numeric = (loss(x + eps * direction) - loss(x - eps * direction)) / (2 * eps)
-            analytic = (grad.double() * direction.double()).sum()
-            errors.append(abs(float(analytic - numeric)) / abs(float(numeric)))
+        errors = harness.msd_gradient_errors(model_fn, x, target, sigma, views, ids, adapter.GradientPass([base]),
+                                             generator)
     print(f"{kind}: directional derivative, autograd vs central differences: max relative error {max(errors):.1e}")
     base.current_patcher = None
     assert max(errors) < 2e-3, errors

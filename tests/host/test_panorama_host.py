@@ -192,7 +192,6 @@ def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
     leaves the model's layers and weights as they were."""
     from comfy import model_management
     adapter = harness.pack_module("nodes.adapter")
-    multiscale = harness.pack_module("fusion.multiscale")
     windows_mod = harness.pack_module("fusion.windows")
     model, positive, _ = sd15
     model_management.load_models_gpu([model])
@@ -200,7 +199,7 @@ def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
     before = {k: v.clone() for k, v in unet.state_dict().items()}
     functions_before = layer_functions(unet)
     views = windows_mod.plan_views(windows_mod.resolve_plan(windows_mod.WindowPlan(16, 8), 16), 16, 32)
-    ids, r, omega = [0, 1], 0.7, 1.0
+    ids = [0, 1]
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 4, 16, 16, generator=generator) * 3.0
     target = torch.randn(2, 4, 8, 8, generator=generator)
@@ -210,22 +209,10 @@ def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
         context = adapter.keep_grad_path(positive[0][0]).repeat(xw.shape[0], 1, 1)
         return base.apply_model(xw, adapter.keep_grad_path(sw), c_crossattn=context)  # as the handler does
 
-    def loss(v):
-        phi = model_fn(v, sigma) * (1 - r) + r * v
-        return ((multiscale.downsample(phi.double()) - target.double()) ** 2).flatten(2).sum(2).mean(1).sum()
-
     with torch.inference_mode():
         x, target, sigma = x.clone(), target.clone(), sigma.clone()  # inference tensors, as in a ComfyUI run
-        stepped = multiscale.guided_windows(model_fn, x, target, sigma, views, ids, r, omega, "bilinear",
-                                            lambda: adapter.gradients_through([unet]))
-        grad = (x - stepped) / omega
-        errors = []
-        for _ in range(3):
-            direction = torch.randn(x.shape, generator=generator)
-            eps = 1e-2
-            numeric = (loss(x + eps * direction) - loss(x - eps * direction)) / (2 * eps)
-            analytic = (grad.double() * direction.double()).sum()
-            errors.append(abs(float(analytic - numeric)) / abs(float(numeric)))
+        errors = harness.msd_gradient_errors(model_fn, x, target, sigma, views, ids,
+                                             lambda: adapter.gradients_through([unet]), generator)
     print(f"directional derivative, autograd vs central differences: max relative error {max(errors):.1e}")
     assert max(errors) < 2e-3, errors
     after = unet.state_dict()
