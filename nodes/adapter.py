@@ -394,23 +394,6 @@ def grad_path_copy(tensor: torch.Tensor) -> torch.Tensor:
 SAVES_IN_PLACE: set[type] = set()
 
 
-class GradientPass:
-    """The context of MSD's gradient pass through ``modules``: autograd keeps
-    copies of the activations it saves only for models known to overwrite
-    them, so the others do not pay twice the activation memory."""
-
-    copies_saved_tensors = True
-
-    def __init__(self, modules: Sequence[torch.nn.Module]):
-        self.modules = list(modules)
-        self.classes = {type(m) for m in self.modules}
-
-    def __call__(self, copy_saved: bool = False):
-        if copy_saved:
-            SAVES_IN_PLACE.update(self.classes)
-        return gradients_through(self.modules, copy_saved or bool(self.classes & SAVES_IN_PLACE))
-
-
 def saved_activation_copy(tensor: torch.Tensor) -> torch.Tensor:
     # weights and their per-forward copies are leaves: kept as they are
     return tensor.clone() if tensor.requires_grad and tensor.grad_fn is not None else tensor
@@ -420,45 +403,69 @@ def unpack_saved(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-@contextlib.contextmanager
-def gradients_through(modules: Sequence[torch.nn.Module], copy_saved: bool = False):
-    """Lets autograd run through ComfyUI models inside node execution, which
-    runs under ``torch.inference_mode()``, whose tensors autograd cannot save
-    for backward.  Leaves inference mode, enables grad, and
+class GradientPass:
+    """The context of MSD's gradient passes through ``modules`` within one
+    model evaluation (every window batch, branch and level of a step), made
+    once: lets autograd run through ComfyUI models inside node execution,
+    which runs under ``torch.inference_mode()``, whose tensors autograd
+    cannot save for backward.  Each pass leaves inference mode, enables grad,
+    and
 
     * gives every ComfyUI layer (``comfy.ops``) a weight and bias function,
       which makes ComfyUI hand the layer a fresh copy of its weights per
       forward -- the big tensors are never copied all at once;
     * swaps every other inference parameter and buffer (read directly by
-      DiT blocks: RMSNorm scales, modulation, embeddings) for a normal copy;
-      these are small;
-    * with ``copy_saved``, lets autograd keep its own copy of each
-      activation it saves, for models whose blocks add their residual in
-      place into a tensor their norm layer saved (Flux, Chroma).  That
-      doubles the saved activations of the gradient pass, never the weights.
+      DiT blocks: RMSNorm scales, modulation, embeddings) for a normal copy,
+      made at the first pass and reused by the others;
+    * for models known to add their residual in place into a tensor their
+      norm layer saved (Flux, Chroma: ``SAVES_IN_PLACE``), lets autograd keep
+      its own copy of each activation it saves.  That doubles the saved
+      activations of the gradient pass, never the weights; other models do
+      not pay for it.
 
-    Everything is put back on exit, failed or not.  Only for the gradient
-    pass."""
-    layers = [m for module in modules for m in module.modules() if hasattr(m, "weight_function")]
-    saved = [(m.__dict__.get("weight_function"), m.__dict__.get("bias_function")) for m in layers]
-    keep_copies = torch.autograd.graph.saved_tensors_hooks(saved_activation_copy, unpack_saved) if copy_saved \
-        else contextlib.nullcontext()
-    with torch.inference_mode(False), torch.enable_grad(), keep_copies:
-        swapped = list(directly_read_tensors(modules))
-        try:
-            for store, name, tensor in swapped:
-                store[name] = grad_path_copy(tensor)
-            for m in layers:
-                # instance lists: the class-level defaults are shared by every layer
-                m.weight_function = [*m.weight_function, keep_grad_path]
-                m.bias_function = [*m.bias_function, keep_grad_path]
-            yield
-        finally:
-            for store, name, tensor in swapped:
-                store[name] = tensor
-            for m, (weight_fns, bias_fns) in zip(layers, saved):
-                for name, fns in (("weight_function", weight_fns), ("bias_function", bias_fns)):
-                    if fns is None:
-                        m.__dict__.pop(name, None)
-                    else:
-                        setattr(m, name, fns)
+    Everything is put back when a pass ends, failed or not."""
+
+    copies_saved_tensors = True
+
+    def __init__(self, modules: Sequence[torch.nn.Module]):
+        self.modules = list(modules)
+        self.classes = {type(m) for m in self.modules}
+        self.layers = [m for module in self.modules for m in module.modules() if hasattr(m, "weight_function")]
+        self.copies = None  # [(store, name, inference tensor, normal copy)]
+
+    def __call__(self, copy_saved: bool = False):
+        if copy_saved:  # asked again after the model overwrote a saved tensor
+            SAVES_IN_PLACE.update(self.classes)
+        return self.open(copy_saved or bool(self.classes & SAVES_IN_PLACE))
+
+    @contextlib.contextmanager
+    def open(self, copy_saved: bool = False):
+        saved = [(m.__dict__.get("weight_function"), m.__dict__.get("bias_function")) for m in self.layers]
+        keep_copies = torch.autograd.graph.saved_tensors_hooks(saved_activation_copy, unpack_saved) \
+            if copy_saved else contextlib.nullcontext()
+        with torch.inference_mode(False), torch.enable_grad(), keep_copies:
+            if self.copies is None:
+                self.copies = [(store, name, tensor, grad_path_copy(tensor))
+                               for store, name, tensor in directly_read_tensors(self.modules)]
+            try:
+                for store, name, _, copy in self.copies:
+                    store[name] = copy
+                for m in self.layers:
+                    # instance lists: the class-level defaults are shared by every layer
+                    m.weight_function = [*m.weight_function, keep_grad_path]
+                    m.bias_function = [*m.bias_function, keep_grad_path]
+                yield
+            finally:
+                for store, name, tensor, _ in self.copies:
+                    store[name] = tensor
+                for m, (weight_fns, bias_fns) in zip(self.layers, saved):
+                    for name, fns in (("weight_function", weight_fns), ("bias_function", bias_fns)):
+                        if fns is None:
+                            m.__dict__.pop(name, None)
+                        else:
+                            setattr(m, name, fns)
+
+
+def gradients_through(modules: Sequence[torch.nn.Module], copy_saved: bool = False):
+    """One gradient pass through ``modules`` (see :class:`GradientPass`)."""
+    return GradientPass(modules).open(copy_saved)

@@ -80,7 +80,7 @@ def dit_files(comfy, checkpoint_dir) -> dict:  # noqa: F811  (the fixture, re-ex
     folders = {name: checkpoint_dir / name for name in ("diffusion_models", "vae")}
     for name, directory in folders.items():
         directory.mkdir(exist_ok=True)
-    names = {kind: tiny_dits.ensure_dit(kind, folders["diffusion_models"]) for kind in tiny_dits.DIT_KINDS}
+    names = tiny_dits.ensure_dits(folders["diffusion_models"])
     names["flux_vae"] = tiny_dits.ensure_flux_vae(folders["vae"])
     names["sd35_checkpoint"] = tiny_dits.ensure_sd35_checkpoint(checkpoint_dir)
     tiny_dits.register_test_configs()

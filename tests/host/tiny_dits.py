@@ -292,11 +292,6 @@ def model_base_class(kind: str) -> str:
     return _spec(kind).model_base
 
 
-def stock_config_name(kind: str) -> str:
-    """The stock comfy.supported_models config ``kind``'s test config derives from."""
-    return _spec(kind).base_config
-
-
 def expected_model_config(kind: str) -> str:
     """Class name of the (test) model config ComfyUI must pick for ``kind``."""
     return f"PanoramaTest{_spec(kind).base_config}_{kind}"
@@ -305,11 +300,6 @@ def expected_model_config(kind: str) -> str:
 def tiny_unet_config(kind: str) -> dict:
     """A copy of the diffusion-model constructor config used for ``kind``."""
     return _resolve(_spec(kind).build)
-
-
-def reduced_config(kind: str) -> dict:
-    """A copy of what the test config puts over detect_unet_config's result."""
-    return _resolve(_spec(kind).reduced)
 
 
 # ---------------------------------------------------------------------------
@@ -643,8 +633,8 @@ def main(argv=None) -> int:
         print("usage: python tests/host/tiny_dits.py DIR", file=sys.stderr)
         return 2
     directory = Path(argv[0])
-    for kind in DIT_KINDS:
-        print(kind, ensure_dit(kind, directory))
+    for kind, name in ensure_dits(directory).items():
+        print(kind, name)
     print("vae", ensure_flux_vae(directory))
     print("sd35 checkpoint", ensure_sd35_checkpoint(directory))
     return 0
