@@ -302,13 +302,15 @@ def panorama_run(executor, noise, latent_image, sampler, sigmas, *args, **kwargs
         handler.end_run()
 
 
-def size_for_window_batch(executor, model, noise_shape, conds, model_options=None):
+def size_for_window_batch(executor, model, noise_shape, conds, *args, **kwargs):
     """PREPARE_SAMPLING: ComfyUI sizes model loading by the latent it is
-    told; only a window batch is ever evaluated at once."""
+    told; only a window batch is ever evaluated at once.  Arguments it does
+    not read (v0.14's force_full_load, force_offload...) pass through."""
+    model_options = kwargs["model_options"] if "model_options" in kwargs else (args[0] if args else None)
     handler = (model_options or {}).get("context_handler")
     if isinstance(handler, PanoramaContextHandler) and len(noise_shape) == 4:
         noise_shape = handler.window_batch_shape(noise_shape)
-    return executor(model, noise_shape, conds, model_options=model_options)
+    return executor(model, noise_shape, conds, *args, **kwargs)
 
 
 def patch_model(model, windows: WindowSettings, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,

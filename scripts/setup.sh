@@ -1,34 +1,51 @@
 #!/usr/bin/env bash
-# Sets up the Python environment for the tests, the demo and the benchmarks
-# on a fresh machine.  Idempotent: a second run only checks.
+# Sets up a Python environment on a fresh machine.  Idempotent: a second run
+# only checks.  Prints the venv's python on its last line.
 #
-#   PANORAMA_VENV  where the venv lives (default ~/.cache/comfy-panorama/venv)
-#   COMFYUI_PATH   a ComfyUI checkout for the host tests (default ~/ComfyUI);
-#                  its requirements are installed when it is present
+#   bash scripts/setup.sh              the base venv: core tests, demo, benchmarks
+#   bash scripts/setup.sh COMFYUI_DIR  a venv for that ComfyUI host: the base
+#                                      packages plus the host's own requirements
+#
+#   PANORAMA_VENV       the base venv (default ~/.cache/comfy-panorama/venv)
+#   PANORAMA_VENV_ROOT  where host venvs live (default ~/.cache/comfy-panorama),
+#                       one per ComfyUI version: venv-comfyui-<version>
 set -euo pipefail
 
-VENV="${PANORAMA_VENV:-$HOME/.cache/comfy-panorama/venv}"
-COMFYUI="${COMFYUI_PATH:-$HOME/ComfyUI}"
+ROOT="${PANORAMA_VENV_ROOT:-$HOME/.cache/comfy-panorama}"
+HOST="${1:-}"
+if [ -n "$HOST" ]; then
+  [ -f "$HOST/requirements.txt" ] || { echo "setup: $HOST is not a ComfyUI checkout (no requirements.txt)" >&2; exit 2; }
+  VERSION=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$HOST/comfyui_version.py" 2>/dev/null || true)
+  VENV="$ROOT/venv-comfyui-${VERSION:-unknown}"
+else
+  VENV="${PANORAMA_VENV:-$ROOT/venv}"
+fi
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
 
 if [ ! -x "$VENV/bin/python" ]; then
-  echo "setup: creating $VENV"
+  echo "setup: creating $VENV" >&2
   "$PY" -m venv "$VENV"
 fi
-pip_install() { "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 | grep -v "is ignored" || true; }
-
-# ComfyUI imports torchvision; PyPI's torchvision only imports beside the torch
-# it was built for, so the two are pinned together (a bare `torch` would pull a
-# multi-GB build from the index).
-pip_install "torch==2.14.1" "torchvision==0.29.1"
-pip_install pytest numpy pillow matplotlib "scikit-image==0.26.0"
-
-if [ -f "$COMFYUI/requirements.txt" ]; then
-  echo "setup: installing ComfyUI's requirements from $COMFYUI"
-  grep -v -E '^(torch|torchvision|torchaudio)([<>=~ ].*)?$' "$COMFYUI/requirements.txt" > "$VENV/comfyui-requirements.txt"
-  pip_install -r "$VENV/comfyui-requirements.txt" requests
-else
-  echo "setup: no ComfyUI at $COMFYUI: the host tests will be skipped (clone ComfyUI there or set COMFYUI_PATH)"
+pip_install() {
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | grep -v -E "is ignored|^$" >&2 || true
+}
+stamp="$VENV/.panorama-setup"
+want="$(cat "$0" "${HOST:+$HOST/requirements.txt}" 2>/dev/null | cksum)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  # ComfyUI imports torchvision (and torchaudio from v0.20); PyPI's builds only
+  # import beside the torch they were built for, so the three are pinned
+  # together (a bare `torch` would pull a multi-GB build from the index).
+  pip_install "torch==2.14.1" "torchvision==0.29.1" "torchaudio==2.11.1"
+  pip_install pytest numpy pillow matplotlib "scikit-image==0.26.0" requests
+  if [ -n "$HOST" ]; then
+    echo "setup: installing the requirements of ComfyUI ${VERSION:-?} ($HOST) into $VENV" >&2
+    grep -v -E '^(torch|torchvision|torchaudio)([<>=~ ].*)?$' "$HOST/requirements.txt" > "$VENV/comfyui-requirements.txt"
+    pip_install -r "$VENV/comfyui-requirements.txt"
+  fi
+  "$VENV/bin/python" -c "import torch, torchvision, torchaudio" >&2
+  echo "$want" > "$stamp"
 fi
-"$VENV/bin/python" -c "import torch; print('setup: torch', torch.__version__, 'ready in $VENV')"
+echo "setup: torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') ready in $VENV" >&2
+echo "$VENV/bin/python"

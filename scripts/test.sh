@@ -1,8 +1,58 @@
 #!/usr/bin/env bash
-# The test command: set-up, then the core tier (everywhere) and the host tier
-# (against the ComfyUI at $COMFYUI_PATH, default ~/ComfyUI; skipped with the
-# reason where there is none).  Extra arguments go to pytest.
-set -euo pipefail
+# The test command: set-up, then the core tier (pure torch, everywhere) and
+# the host tier against every ComfyUI host found (scripts/hosts.sh: today's
+# v0.33 at ~/ComfyUI-0.33 and the oldest supported v0.3.64 at ~/ComfyUI, or
+# $COMFYUI_PATH / $PANORAMA_HOSTS), each in its own venv with that host's
+# requirements.  Without a host the host tier is skipped, saying why.
+# Extra arguments go to every pytest run; the last line sums them up.
+#
+#   PANORAMA_HOST_TIER_ARGS  pytest arguments for the hosts after the first
+#                            (default: the whole host tier there too)
+set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-exec "${PANORAMA_VENV:-$HOME/.cache/comfy-panorama/venv}/bin/python" -m pytest -c tests/pytest.ini "$@"
+reports=$(mktemp -d)
+trap 'rm -rf "$reports"' EXIT
+status=0
+
+run() {  # run NAME PYTHON [pytest args...]
+  local name=$1 python=$2; shift 2
+  echo "=== $name ==="
+  "$python" -m pytest -c tests/pytest.ini --junitxml="$reports/$name.xml" "$@"
+  local rc=$?
+  # 5: nothing collected (a -k that selects nothing on this host) is no failure
+  [ $rc -eq 0 ] || [ $rc -eq 5 ] || status=1
+}
+
+mapfile -t hosts < <(bash scripts/hosts.sh)
+if [ ${#hosts[@]} -eq 0 ]; then
+  python=$(bash scripts/setup.sh | tail -n 1) || exit 1
+  run core "$python" "$@"
+else
+  first=1
+  for host in "${hosts[@]}"; do
+    version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$host/comfyui_version.py")
+    python=$(bash scripts/setup.sh "$host" | tail -n 1) || { echo "setup failed for $host"; status=1; continue; }
+    if [ $first = 1 ]; then
+      COMFYUI_PATH="$host" run "comfyui-$version" "$python" "$@"  # core tier and host tier
+      first=0
+    else
+      # shellcheck disable=SC2086
+      COMFYUI_PATH="$host" run "comfyui-$version" "$python" tests/host ${PANORAMA_HOST_TIER_ARGS:-} "$@"
+    fi
+  done
+fi
+
+"${python:-python3}" - "$reports" <<'EOF'
+import sys, pathlib, xml.etree.ElementTree as ET
+totals = dict(passed=0, failed=0, skipped=0)
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.xml")):
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        tests, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+        failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        totals["passed"] += tests - skipped - failed
+        totals["failed"] += failed
+        totals["skipped"] += skipped
+        print(f"{path.stem}: {tests - skipped - failed} passed, {failed} failed, {skipped} skipped", file=sys.stderr)
+print(f"total: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+EOF
+exit $status

@@ -72,8 +72,14 @@ class PromptFailed(AssertionError):
 # ---------------------------------------------------------------------------
 
 def comfyui_path() -> Path:
-    """$COMFYUI_PATH, default ~/ComfyUI (resolved; may not exist)."""
-    return Path(os.environ.get("COMFYUI_PATH") or "~/ComfyUI").expanduser().resolve()
+    """$COMFYUI_PATH; else the ComfyUI whose custom_nodes/ holds the pack;
+    else ~/ComfyUI (resolved; may not exist)."""
+    if os.environ.get("COMFYUI_PATH"):
+        return Path(os.environ["COMFYUI_PATH"]).expanduser().resolve()
+    parent = REPO_ROOT.parent
+    if parent.name == "custom_nodes" and (parent.parent / "nodes.py").exists():
+        return parent.parent.resolve()
+    return Path("~/ComfyUI").expanduser().resolve()
 
 
 def _checkout_missing_reason() -> Optional[str]:
@@ -789,11 +795,28 @@ class PromptResult:
 
 
 def new_executor():
-    """A PromptExecutor with the same cache type main.py uses by default."""
+    """A PromptExecutor that drops outputs as soon as they are consumed
+    (CLASSIC, main.py's default up to v0.18).  From v0.19 the executor reads
+    RAM-pressure thresholds from ``cache_args`` whatever the cache type; 0
+    disables them, as ``--cache-classic`` does."""
     boot = boot_comfyui()
+    import inspect
     import execution
 
-    return execution.PromptExecutor(boot.server, cache_type=execution.CacheType.CLASSIC)
+    kwargs = {}
+    if "cache_args" in inspect.signature(execution.PromptExecutor).parameters:
+        kwargs["cache_args"] = {"lru": 0, "ram": 0, "ram_inactive": 0}
+    return execution.PromptExecutor(boot.server, cache_type=execution.CacheType.CLASSIC, **kwargs)
+
+
+def cached_outputs(executor, node_id):
+    """A node's outputs from the executor's cache: the list of values per
+    output slot, or None.  The cache's ``get`` is a coroutine from v0.18 and
+    returns a CacheEntry (ui, outputs) from v0.14."""
+    entry = executor.caches.outputs.get(node_id)
+    if asyncio.iscoroutine(entry):
+        entry = boot_comfyui().loop.run_until_complete(entry)
+    return getattr(entry, "outputs", entry)
 
 
 def _unwrap_outputs(data, class_def) -> tuple:
@@ -901,6 +924,10 @@ def run_prompt(
     if on_event is not None:
         srv.listeners.append(on_event)
     extra = {"client_id": client_id, **(extra_data or {})}
+    # From v0.33 execute_async sets the preview method from extra_data (the
+    # frontend's setting) and otherwise resets it: keep what the test set.
+    from comfy.cli_args import args as comfy_args
+    extra.setdefault("preview_method", getattr(comfy_args.preview_method, "value", comfy_args.preview_method))
     t0 = time.perf_counter()
     try:
         loop.run_until_complete(ex.execute_async(prompt, prompt_id, extra, targets))
@@ -928,7 +955,7 @@ def run_prompt(
     wanted = requested if requested is not None else list(prompt)
     outs = {}
     for node_id in wanted:
-        data = ex.caches.outputs.get(node_id)
+        data = cached_outputs(ex, node_id)
         if data is not None:
             outs[node_id] = _unwrap_outputs(data, nodes.NODE_CLASS_MAPPINGS[prompt[node_id]["class_type"]])
     success = bool(ex.success) and not interrupted and not errors

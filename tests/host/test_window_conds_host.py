@@ -10,6 +10,7 @@ area, mask, hint and boxes moved into the window by hand), bit for bit.
 """
 
 from __future__ import annotations
+import inspect
 
 import collections
 import sys
@@ -301,11 +302,12 @@ def test_model_loading_is_sized_for_a_window_batch(comfy, tiny_checkpoints):
     with torch.inference_mode():
         model, clip, _ = harness.load_checkpoint(tiny_checkpoints["sdxl"])
         positive = nodes.CLIPTextEncode().encode(clip, "a panorama")[0]
-    seen = []
+    seen, passed = [], []
 
-    def record(executor, model, noise_shape, conds, model_options=None):
+    def record(executor, model, noise_shape, conds, *args, **kwargs):
         seen.append(list(noise_shape))
-        return executor(model, noise_shape, conds, model_options=model_options)
+        passed.append(sorted(kwargs))
+        return executor(model, noise_shape, conds, *args, **kwargs)
 
     ours = patched(model, window_plan(window=256, stride=64), "twindiffusion", 4)
     ours.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "test", record)
@@ -313,6 +315,9 @@ def test_model_loading_is_sized_for_a_window_batch(comfy, tiny_checkpoints):
         nodes.common_ksampler(ours, 0, 1, 4.0, "euler", "normal", positive, positive,
                               {"samples": torch.zeros(1, 4, 32, 96)})
     assert seen == [[4, 4, 32, 32]]  # a batch of 4 windows of 256 px, not the 256x768 px panorama
+    # the pack's wrapper passes on what it does not read (v0.14 added force_full_load, force_offload)
+    signature = inspect.signature(comfy.sampler_helpers.prepare_sampling).parameters
+    assert set(passed[0]) == {"model_options"} | ({"force_full_load", "force_offload"} & set(signature))
     conds = {"positive": comfy.sampler_helpers.convert_cond(positive)}
     whole = comfy.sampler_helpers.estimate_memory(model, [1, 4, 128, 1024], conds)[0]
     batch = comfy.sampler_helpers.estimate_memory(model, [4, 4, 128, 128], conds)[0]
