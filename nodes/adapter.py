@@ -28,6 +28,7 @@ from typing import Sequence
 import torch
 
 import comfy.context_windows
+import comfy.latent_formats
 import comfy.model_base
 import comfy.model_management
 import comfy.model_patcher
@@ -36,15 +37,16 @@ from comfy.patcher_extension import WrappersMP
 
 from ..fusion import (FusionSettings, LatentGrid, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views,
                       WindowPlan, WindowSettings, latent_plan, plan_views, schedule_step, validate_multiscale)
+from .host_versions import DifferentiableKernels
 from .window_conds import WindowBatch, WindowConditioning
 
 WRAPPER_KEY = "comfyui_panorama_diffusion"
 
 
-# Image pixels per latent pixel where the latent format does not say (newer
-# ComfyUI declares ``spacial_downscale_ratio`` on its latent formats; v0.3.64
-# does not, and its own empty-latent nodes for these families divide by them).
-PIXELS_PER_LATENT = {"HunyuanImage21": 32, "HunyuanImage21Refiner": 32, "ChromaRadiance": 1}
+# Image pixels per latent pixel where the latent format does not say: newer
+# ComfyUI declares ``spacial_downscale_ratio`` on latent formats, v0.3.64 does
+# not (its own empty-latent nodes for these families divide by these).
+PIXELS_PER_LATENT = {"HunyuanImage21": 32, "HunyuanImage21Refiner": 16, "ChromaRadiance": 1}
 
 # Training size in image pixels, by ComfyUI's model config class (found
 # along the class' bases, so derived configs inherit it); configs do not
@@ -64,8 +66,17 @@ def by_class(table: dict, obj, default=None):
 
 
 def pixels_per_latent(latent_format) -> int:
-    declared = getattr(latent_format, "spacial_downscale_ratio", None)
-    return int(declared) if declared else by_class(PIXELS_PER_LATENT, latent_format, 8)
+    """The first of the format's own classes that declares its ratio, or that
+    the table knows, says.  The base ``LatentFormat`` is skipped: from v0.11
+    it declares 8 for every family that declares nothing itself."""
+    for cls in type(latent_format).__mro__:
+        if cls in (comfy.latent_formats.LatentFormat, object):
+            break
+        if "spacial_downscale_ratio" in vars(cls):
+            return int(cls.spacial_downscale_ratio)
+        if cls.__name__ in PIXELS_PER_LATENT:
+            return PIXELS_PER_LATENT[cls.__name__]
+    return 8
 
 
 def token_patch(base) -> int:
@@ -293,13 +304,22 @@ def panorama_run(executor, noise, latent_image, sampler, sigmas, *args, **kwargs
     not."""
     guider = executor.class_obj
     handler = guider.model_options.get("context_handler")
-    if not isinstance(handler, PanoramaContextHandler):
+    if handler is not None and not isinstance(handler, PanoramaContextHandler):
+        raise ValueError(replaced_by_context_windows(handler))
+    if handler is None:
         return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
     handler.begin_run(guider.model_patcher, latent_image, sigmas)
     try:
         return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
     finally:
         handler.end_run()
+
+
+def replaced_by_context_windows(handler) -> str:
+    return (f"a Context Windows node (ComfyUI's 'Context Windows (Manual)', 'WAN Context Windows (Manual)' or "
+            f"another node setting {type(handler).__name__}) comes after the panorama model patch and replaced its "
+            f"windows, which would sample the panorama along the wrong axis: remove the Context Windows node; "
+            f"panorama windows already split the image")
 
 
 def size_for_window_batch(executor, model, noise_shape, conds, *args, **kwargs):
@@ -321,9 +341,9 @@ def patch_model(model, windows: WindowSettings, settings: FusionSettings, multis
     patched = model.clone()
     current = patched.model_options.get("context_handler")
     if current is not None and not isinstance(current, PanoramaContextHandler):
-        raise ValueError(f"the model already samples in context windows ({type(current).__name__}, e.g. from a "
-                         f"Context Windows node): panorama windows cannot be combined with them; patch the model "
-                         f"with one of the two")
+        raise ValueError(f"the model already samples in context windows ({type(current).__name__}, from a "
+                         f"Context Windows node such as ComfyUI's 'Context Windows (Manual)'): panorama windows "
+                         f"cannot be combined with them; remove the Context Windows node")
     if current is not None:
         logging.warning("Panorama: the model was already patched for panoramas; the new settings replace the old")
     grid = latent_grid(model)
@@ -342,6 +362,10 @@ def keep_grad_path(tensor: torch.Tensor) -> torch.Tensor:
     # weights, sigmas and conditioning made under inference_mode are inference
     # tensors, which autograd cannot save for backward; a normal copy can be
     return tensor.clone() if torch.is_tensor(tensor) and tensor.is_inference() else tensor
+
+
+def own_copy(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.clone()
 
 
 def clone_onward(h: torch.Tensor, transformer_options) -> torch.Tensor:
@@ -415,7 +439,11 @@ class GradientPass:
 
     * gives every ComfyUI layer (``comfy.ops``) a weight and bias function,
       which makes ComfyUI hand the layer a fresh copy of its weights per
-      forward -- the big tensors are never copied all at once;
+      forward -- the big tensors are never copied all at once.  A copy of
+      its own: with dynamic VRAM (v0.12+) a layer may be handed a view of a
+      cast buffer that the next layer overwrites;
+    * switches ComfyUI's fused kernels to their differentiable versions
+      (``host_versions.DifferentiableKernels``: RoPE of Flux-like models);
     * swaps every other inference parameter and buffer (read directly by
       DiT blocks: RMSNorm scales, modulation, embeddings) for a normal copy,
       made at the first pass and reused by the others;
@@ -434,6 +462,7 @@ class GradientPass:
         self.classes = {type(m) for m in self.modules}
         self.layers = [m for module in self.modules for m in module.modules() if hasattr(m, "weight_function")]
         self.copies = None  # [(store, name, inference tensor, normal copy)]
+        self.differentiable = DifferentiableKernels()
 
     def __call__(self, copy_saved: bool = False):
         if copy_saved:  # asked again after the model overwrote a saved tensor
@@ -445,7 +474,7 @@ class GradientPass:
         saved = [(m.__dict__.get("weight_function"), m.__dict__.get("bias_function")) for m in self.layers]
         keep_copies = torch.autograd.graph.saved_tensors_hooks(saved_activation_copy, unpack_saved) \
             if copy_saved else contextlib.nullcontext()
-        with torch.inference_mode(False), torch.enable_grad(), keep_copies:
+        with torch.inference_mode(False), torch.enable_grad(), keep_copies, self.differentiable():
             if self.copies is None:
                 self.copies = [(store, name, tensor, grad_path_copy(tensor))
                                for store, name, tensor in directly_read_tensors(self.modules)]
@@ -454,8 +483,8 @@ class GradientPass:
                     store[name] = copy
                 for m in self.layers:
                     # instance lists: the class-level defaults are shared by every layer
-                    m.weight_function = [*m.weight_function, keep_grad_path]
-                    m.bias_function = [*m.bias_function, keep_grad_path]
+                    m.weight_function = [*m.weight_function, own_copy]
+                    m.bias_function = [*m.bias_function, own_copy]
                 yield
             finally:
                 for store, name, tensor, _ in self.copies:
