@@ -15,6 +15,7 @@ is re-expressed in the window's frame:
 - ControlNet / T2I-Adapter / Control LoRA chains: every control of the chain
   gets the part of its panorama-size hint under the window, so ComfyUI's own
   hint pipeline (pre-processing, VAE, strength, start/end percent) runs on it;
+  under ComfyUI's MultiGPU, so does each device's copy of the control;
 - GLIGEN boxes translated into the window.
 
 Windows whose entries keep the same pieces are batched together (masks,
@@ -90,6 +91,18 @@ def scale_rect(rect: Rect, factor: float) -> Rect:
     return math.ceil((y + h) * factor) - top, math.ceil((x + w) * factor) - left, top, left
 
 
+def resolve_area(rect: Rect, height: int, width: int, wrap_x: bool) -> Rect:
+    """An area as it falls on a latent of ``height`` x ``width``: clipped to
+    the latent where it runs past an edge, as ComfyUI's sampler clips it;
+    on a 360 panorama (``wrap_x``) it runs on past the right edge into the
+    left instead, as far as one turn."""
+    h, w, y, x = rect
+    h = min(h, height - y)
+    if wrap_x:
+        return h, min(w, width), y, x % width
+    return h, min(w, width - x), y, x
+
+
 def runs(flags: Sequence[bool]) -> list[tuple[int, int]]:
     """[start, stop) of every run of True."""
     out, start = [], None
@@ -106,13 +119,13 @@ def area_pieces(area: Rect, views: Views, i: int) -> tuple:
     """Where ``area`` lies in window ``i``, in the window's frame: () where it
     misses the window, (WHOLE,) where it covers all of it, else local rects
     (two where the window runs across the seam of a 360 panorama)."""
-    h, w, y, x = area
+    h, w, y, x = resolve_area(area, views.height, views.width, views.wrap_x)
     top, _ = views.origin(i)
     r0, r1 = max(y - top, 0), min(y + h - top, views.window_h)
-    if r1 <= r0:
+    if r1 <= r0 or w <= 0:
         return ()
     cols = views.cols[i].tolist()
-    pieces = runs([x <= c < x + w for c in cols])
+    pieces = runs([(c - x) % views.width < w for c in cols])
     if r0 == 0 and r1 == views.window_h and pieces == [(0, views.window_w)]:
         return (WHOLE,)
     return tuple((r1 - r0, stop - start, r0, start) for start, stop in pieces)
@@ -332,26 +345,50 @@ class WindowConditioning:
             return None
 
         def make():
-            window = copy.copy(control)
-            window.cond_hint = None
-            window.extra_concat = None
-            if hasattr(window, "control_input"):
-                window.control_input = None  # T2I-Adapter's features of the hint
-            if control.cond_hint_original is not None:
-                window.cond_hint_original = self.window_hint(control, control.cond_hint_original,
-                                                             hint_scale(control), batch, frame, piece)
-            window.extra_concat_orig = [extra if extra.shape[-1] == 1 and extra.shape[-2] == 1
-                                        else self.window_hint(control, extra, control.compression_ratio, batch,
-                                                              frame, piece)
-                                        for extra in control.extra_concat_orig]
+            window = fresh_copy(control)
+            window.cond_hint_original, window.extra_concat_orig = self.window_hints(control, batch, frame, piece)
             window.previous_controlnet = self.window_control(control.previous_controlnet, batch, frame, piece)
+            if hasattr(control, "multigpu_clones"):
+                window.multigpu_clones = self.device_window_controls(control, window, batch, frame, piece)
             return control, window
         return self.cached(("control", id(control), batch.key, batch.full, batch.batch, frame, piece), make)
+
+    def window_hints(self, control, batch: WindowBatch, frame, piece) -> tuple:
+        """(cond_hint_original, extra_concat_orig) of ``control`` cut to the windows."""
+        hint = control.cond_hint_original
+        if hint is not None:
+            hint = self.window_hint(control, hint, hint_scale(control), batch, frame, piece)
+        extras = [extra if extra.shape[-1] == 1 and extra.shape[-2] == 1
+                  else self.window_hint(control, extra, control.compression_ratio, batch, frame, piece)
+                  for extra in control.extra_concat_orig]
+        return hint, extras
+
+    def device_window_controls(self, control, window, batch: WindowBatch, frame, piece) -> dict:
+        """ComfyUI's MultiGPU (v0.23+) runs a control on another device
+        through that device's copy of it (``multigpu_clones``, found by
+        ``get_instance_for_device``), which holds the panorama-size hint.
+        The window copy gets per-device copies of its own: each with the
+        windows' hints and chained to the previous control's window copy for
+        the same device."""
+        out = {}
+        for device, clone in control.multigpu_clones.items():
+            device_window = fresh_copy(clone)
+            same = (clone.cond_hint_original is control.cond_hint_original
+                    and len(clone.extra_concat_orig) == len(control.extra_concat_orig)
+                    and all(a is b for a, b in zip(clone.extra_concat_orig, control.extra_concat_orig)))
+            device_window.cond_hint_original, device_window.extra_concat_orig = (
+                (window.cond_hint_original, window.extra_concat_orig) if same
+                else self.window_hints(clone, batch, frame, piece))
+            previous = window.previous_controlnet
+            device_window.previous_controlnet = None if previous is None else previous.get_instance_for_device(device)
+            device_window.multigpu_clones = {}
+            out[device] = device_window
+        return out
 
     def window_hint(self, control, image: torch.Tensor, scale: int, batch: WindowBatch, frame, piece):
         """(n*B, C, h*scale, w*scale): the hint under each window (and piece)."""
         def make():
-            canvas = self.hint_canvas(control, image, scale, batch.level, batch.factor, frame)
+            canvas = self.hint_canvas(control, image, scale, batch.level, batch.factor, frame, batch.views.wrap_x)
             # ComfyUI's rule for a hint's batch: one image serves every latent
             return control, comfy.controlnet.broadcast_image_to(canvas, batch.batch, 1)
         canvas = self.cached(("canvas", id(control), id(image), scale, batch.level, batch.batch, frame), make)
@@ -364,17 +401,24 @@ class WindowConditioning:
         return windows
 
     @staticmethod
-    def hint_canvas(control, image: torch.Tensor, scale: int, level: tuple, factor: float, frame):
+    def hint_canvas(control, image: torch.Tensor, scale: int, level: tuple, factor: float, frame,
+                    wrap_x: bool = False):
         """The hint as ComfyUI would size it for the whole latent: upscaled
         ('center' crop) to the latent times ``scale``, or, for an entry with
-        an area, to that area, put where the area is."""
+        an area, to that area as it falls on the latent (``resolve_area``),
+        put where the area is."""
         height, width = level[0] * scale, level[1] * scale
         if frame is None:
             return comfy.utils.common_upscale(image, width, height, control.upscale_algorithm, "center")
-        h, w, y, x = scale_rect(frame, factor)
+        h, w, y, x = resolve_area(scale_rect(frame, factor), *level, wrap_x)
         canvas = image.new_zeros(image.shape[0], image.shape[1], height, width)
-        canvas[..., y * scale:(y + h) * scale, x * scale:(x + w) * scale] = comfy.utils.common_upscale(
-            image, w * scale, h * scale, control.upscale_algorithm, "center")
+        if h <= 0 or w <= 0:  # the area misses the latent: no window gets this entry
+            return canvas
+        piece = comfy.utils.common_upscale(image, w * scale, h * scale, control.upscale_algorithm, "center")
+        if not piece.is_contiguous() and piece.is_contiguous(memory_format=torch.channels_last):
+            canvas = canvas.contiguous(memory_format=torch.channels_last)  # as the piece: see window_hint
+        columns = (torch.arange(w * scale, device=image.device) + x * scale) % width
+        canvas[:, :, y * scale:(y + h) * scale, columns] = piece
         return canvas
 
     # -- GLIGEN -----------------------------------------------------------------
@@ -389,6 +433,17 @@ class WindowConditioning:
                 size, top, left = piece[:2], top + piece[2], left + piece[3]
             boxes.append(translate_boxes(params, (top, left), size, batch.factor))
         return WindowGligen(patcher.model, boxes, batch.batch)
+
+
+def fresh_copy(control):
+    """A shallow copy of a control without the hint state ComfyUI computes
+    from the latent it is handed."""
+    out = copy.copy(control)
+    out.cond_hint = None
+    out.extra_concat = None
+    if hasattr(out, "control_input"):
+        out.control_input = None  # T2I-Adapter's features of the hint
+    return out
 
 
 def hint_scale(control) -> int:

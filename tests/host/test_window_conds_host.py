@@ -99,7 +99,8 @@ def apply_control(positive, negative, control, hint, strength=0.9, start=0.0, en
     return node("ControlNetApplyAdvanced").apply_controlnet(positive, negative, control, hint, strength, start, end)
 
 
-CASES = ["global", "area", "mask", "controlnet", "controlnet_chain", "gligen"]
+CASES = ["global", "area", "mask", "controlnet", "controlnet_chain", "gligen", "area_past_edge",
+         "controlnet_area_past_edge"]
 
 
 def conditioning(case, window, sd15, controlnet, gligen):
@@ -116,6 +117,15 @@ def conditioning(case, window, sd15, controlnet, gligen):
                 return combine(positive, set_area(castle, 96, 64, 96, 32)), negative
             return combine(positive, set_area(castle, 32, 64, 96, 32) if window == 0
                            else set_area(castle, 64, 64, 0, 32)), negative
+        if case in ("area_past_edge", "controlnet_area_past_edge"):
+            # a castle at x 192..320 px of a 256 px panorama: ComfyUI clips the area at the right edge,
+            # and scales a ControlNet hint on it to what is left (64 px, all in window 1)
+            castle = encode(clip, "a castle")
+            area = set_area(castle, 128, 64, 192, 32) if window is None else set_area(castle, 128, 64, 64, 32)
+            if case == "controlnet_area_past_edge":
+                hint = torch.rand(1, 64, 128, 3, generator=generator)
+                area = node("ControlNetApply").apply_controlnet(area, controlnet, hint, 0.9)[0]
+            return combine(positive, area if window != 0 else []), negative
         if case == "mask":
             mask = torch.zeros(H, W)
             mask[2:12, 10:28] = torch.rand(10, 18, generator=generator)
@@ -176,6 +186,9 @@ def test_one_window_covering_the_latent_is_the_plain_ksampler_with_control_and_r
         hint = torch.rand(1, 128, 128, 3, generator=torch.Generator().manual_seed(2))
         positive, negative = apply_control(positive, negative, controlnet, hint)
         positive = combine(positive, set_area(encode(clip, "a castle"), 64, 64, 32, 32))
+        tower = set_area(encode(clip, "a tower"), 96, 64, 96, 32)  # runs 64 px past the right edge
+        tower = node("ControlNetApply").apply_controlnet(tower, controlnet, hint[:, :64, :96], 0.9)[0]
+        positive = combine(positive, tower)
         latent = {"samples": torch.zeros(1, 4, 16, 16)}
         ours = node("TwinCropFusionSampler").sample(model, 3, 3, 4.0, "euler", "normal", positive, negative, latent,
                                                     1.0, "twindiffusion", 1.0, 0.5, 4, window_plan(), None)[0]
@@ -447,3 +460,28 @@ def test_an_inpainting_model_sees_its_mask_and_image_per_window(comfy, checkpoin
         columns = slice(window * 16, (window + 1) * 16)
         plain = sample(model, inpainting(positive, columns), inpainting(negative, columns), start[..., columns].clone())
         torch.testing.assert_close(ours[..., columns], plain, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("with_control", [False, True], ids=["area", "area_controlnet"])
+def test_an_area_across_the_360_seam_wraps_with_its_hint(with_control, comfy, sd15, controlnet):
+    """24 latent columns in 16-wide windows with wrap-around; an area at
+    columns 20-27 runs past the right edge, so on a 360 it goes on at
+    columns 0-3.  Where only the seam window reaches (16-23), one step of
+    the panorama is ComfyUI's KSampler on the image that window sees, with
+    the whole area (and its whole hint) placed in it by hand."""
+    model, clip, positive, negative = sd15
+    hint = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(7))
+    start = start_latent(24)
+
+    def castle(x):
+        with torch.inference_mode():
+            area = set_area(encode(clip, "a castle"), 64, 64, x, 32)
+            if with_control:
+                area = node("ControlNetApply").apply_controlnet(area, controlnet, hint, 0.9)[0]
+            return combine(positive, area)
+
+    ours = sample(patched(model, window_plan(wrap=True)), castle(160), negative, start, steps=1)
+    seam = sample(model, castle(32), negative, torch.cat([start[..., 16:], start[..., :8]], -1), steps=1)
+    torch.testing.assert_close(ours[..., 16:], seam[..., :8], rtol=0, atol=0)
+    without = sample(patched(model, window_plan(wrap=True)), positive, negative, start, steps=1)
+    assert (ours[..., :4] - without[..., :4]).abs().max() > 1e-3  # the wrapped part reached columns 0-3
