@@ -38,6 +38,8 @@ from comfy.patcher_extension import WrappersMP
 from ..fusion import (FusionSettings, LatentGrid, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views,
                       WindowPlan, WindowSettings, latent_plan, plan_views, schedule_step, validate_multiscale)
 from .host_versions import DifferentiableKernels
+from .model_hooks import check_model_hooks
+from .multigpu import device_lanes, refuse_multiscale_on_multigpu
 from .window_conds import WindowBatch, WindowConditioning
 
 WRAPPER_KEY = "comfyui_panorama_diffusion"
@@ -54,7 +56,10 @@ PIXELS_PER_LATENT = {"HunyuanImage21": 32, "HunyuanImage21Refiner": 16, "ChromaR
 NATIVE_PIXELS = {
     "SD15": 512, "SD20": 512, "SDXL": 1024, "SDXLRefiner": 1024, "SD3": 1024, "AuraFlow": 1024,
     "PixArtAlpha": 512, "PixArtSigma": 1024, "HunyuanDiT": 1024, "Flux": 1024, "Chroma": 1024,
-    "HiDream": 1024, "Lumina2": 1024, "QwenImage": 1328, "HunyuanImage21": 2048,
+    "HiDream": 1024, "Lumina2": 1024, "QwenImage": 1328, "HunyuanImage21": 2048, "Omnigen2": 1024,
+    # families of newer ComfyUI (1 MP training / default sizes)
+    "Flux2": 1024, "ZImage": 1024, "ZImagePixelSpace": 1024, "LongCatImage": 1024, "Kandinsky5Image": 1024,
+    "Anima": 1024, "ErnieImage": 1024, "Krea2": 1024,
 }
 
 
@@ -79,9 +84,18 @@ def pixels_per_latent(latent_format) -> int:
     return 8
 
 
+# Where configs / diffusion models keep their patch (Cosmos / Anima:
+# patch_spatial, Krea 2: patch); the first found is used.
+PATCH_NAMES = ("patch_size", "patch_spatial", "patch")
+
+
 def token_patch(base) -> int:
     """Latent pixels per token along the image axes (1 for UNets)."""
-    patch = base.model_config.unet_config.get("patch_size", getattr(base.diffusion_model, "patch_size", 1))
+    config = base.model_config.unet_config
+    found = [config[name] for name in PATCH_NAMES if config.get(name)]
+    found += [getattr(base.diffusion_model, name) for name in PATCH_NAMES
+              if isinstance(getattr(base.diffusion_model, name, None), (int, tuple, list))]
+    patch = found[0] if found else 1
     return int(patch[-1] if isinstance(patch, (tuple, list)) else patch)
 
 
@@ -182,9 +196,10 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     ``model_options["context_handler"]`` for every evaluation."""
 
     def __init__(self, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
-                 schedule: Sequence[float] | None = None, grid: LatentGrid = LatentGrid()):
+                 schedule: Sequence[float] | None = None, grid: LatentGrid = LatentGrid(), one_run: bool = False):
         super().__init__()
         self.grid = grid
+        self.one_run = one_run  # a node that always samples all steps itself: never a stage
         self.denoiser = PanoramaDenoiser(plan, settings)
         self.multiscale = None if multiscale is None else MultiScaleDenoiser(self.denoiser, multiscale)
         self.schedule = None if schedule is None else list(schedule)
@@ -197,8 +212,12 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
 
     # -- one sampling run ---------------------------------------------------------
 
-    def begin_run(self, model_patcher, latent: torch.Tensor, sigmas: torch.Tensor) -> None:
+    def begin_run(self, model_patcher, latent: torch.Tensor, sigmas: torch.Tensor, model_options: dict) -> None:
         check_latent(model_patcher, latent)
+        check_model_hooks(model_options)
+        if self.schedule is None and not self.one_run:
+            warn_if_a_stage(sigmas, model_patcher)
+        refuse_multiscale_on_multigpu(self.multiscale, model_patcher)  # before ComfyUI loads the device copies
         if self.multiscale is not None:
             validate_multiscale(self.multiscale.settings, *latent.shape[-2:], self.plan.window, self.grid.scale)
         self.position = SchedulePosition(sigmas.tolist(), self.schedule)
@@ -247,6 +266,9 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         out = [torch.zeros_like(x_in) for _ in conds]  # what ComfyUI gives a list that is None
         if not live:
             return out
+        lanes = device_lanes(self.multiscale, model, live_conds, timestep, model_options)
+        if lanes is not None:  # ComfyUI's MultiGPU: window batches spread over its devices (nodes/multigpu.py)
+            calc_cond_batch = lanes.calc_cond_batch(calc_cond_batch)
         full, batch = tuple(latent.shape[-2:]), latent.shape[0]
 
         def model_fn(x_windows, sigma_windows, views: Views, ids, branch=None):
@@ -270,7 +292,8 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         controls = control_models(live_conds) if self.multiscale is not None else []
         grad_options = autograd_safe_controls(model_options) if controls else model_options
         if self.multiscale is None:
-            denoised = self.denoiser(model_fn, latent, timestep, step, num_steps, batches)
+            denoised = self.denoiser(model_fn, latent, timestep, step, num_steps, batches,
+                                     None if lanes is None else lanes.run)
         else:
             gradient_pass = GradientPass([model, *controls])  # model_sampling too
             denoised = self.multiscale(model_fn, latent, timestep, step, num_steps, sigma_next, gradient_pass,
@@ -308,11 +331,31 @@ def panorama_run(executor, noise, latent_image, sampler, sigmas, *args, **kwargs
         raise ValueError(replaced_by_context_windows(handler))
     if handler is None:
         return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
-    handler.begin_run(guider.model_patcher, latent_image, sigmas)
+    handler.begin_run(guider.model_patcher, latent_image, sigmas, guider.model_options)
     try:
         return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
     finally:
         handler.end_run()
+
+
+def warn_if_a_stage(sigmas: torch.Tensor, model_patcher) -> None:
+    """A run that starts below the model's highest sigma or stops before 0
+    may be one stage of several (KSamplerAdvanced's start/end steps,
+    SplitSigmas); its tau and Cross Sampling groups then count its own steps,
+    not the whole run's.  Said, not refused: some want exactly that."""
+    sigma_max = float(model_patcher.get_model_object("model_sampling").sigma_max)
+    first, last = float(sigmas[0]), float(sigmas[-1])
+    if first >= 0.9 * sigma_max and last == 0:
+        return
+    where = (f"stops at sigma {last:.3g}, before the end" if last > 0 else
+             f"starts at sigma {first:.3g}, below the model's highest ({sigma_max:.3g})")
+    logging.warning(
+        f"Panorama: this sampling run {where}, as one stage of a staged run does (KSamplerAdvanced with "
+        f"start/end steps, SplitSigmas). Crop Fusion's tau and Cross Sampling's groups count this stage's "
+        f"{len(sigmas) - 1} steps only, which moves the picture about 1 % away from one run of all steps. Connect "
+        f"the whole run's sigmas (BasicScheduler with the samplers' model, scheduler and steps) to the "
+        f"TwinDiffusion model patch's 'schedule' input to get one run's result. Nothing to do for img2img "
+        f"(denoise below 1) or a run meant to stand alone")
 
 
 def replaced_by_context_windows(handler) -> str:
@@ -334,10 +377,11 @@ def size_for_window_batch(executor, model, noise_shape, conds, *args, **kwargs):
 
 
 def patch_model(model, windows: WindowSettings, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
-                schedule: Sequence[float] | None = None):
+                schedule: Sequence[float] | None = None, one_run: bool = False):
     """A clone of ``model`` whose every sampling run is a panorama run, its
     windows (given in image pixels) on the model's latent grid; the input
-    MODEL is left untouched."""
+    MODEL is left untouched.  ``one_run``: the caller samples all steps in
+    one run (the panorama sampler node), never a stage."""
     patched = model.clone()
     current = patched.model_options.get("context_handler")
     if current is not None and not isinstance(current, PanoramaContextHandler):
@@ -347,7 +391,7 @@ def patch_model(model, windows: WindowSettings, settings: FusionSettings, multis
     if current is not None:
         logging.warning("Panorama: the model was already patched for panoramas; the new settings replace the old")
     grid = latent_grid(model)
-    handler = PanoramaContextHandler(latent_plan(windows, grid), settings, multiscale, schedule, grid)
+    handler = PanoramaContextHandler(latent_plan(windows, grid), settings, multiscale, schedule, grid, one_run)
     patched.model_options["context_handler"] = handler
     for wrapper_type, wrapper in ((WrappersMP.OUTER_SAMPLE, panorama_run),
                                   (WrappersMP.PREPARE_SAMPLING, size_for_window_batch)):

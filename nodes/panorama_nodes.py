@@ -172,8 +172,9 @@ class TwinDiffusionModel:
                              "Only for sampling in stages (KSamplerAdvanced with start/end steps, SplitSigmas): "
                              "the sigmas of the whole run, e.g. from BasicScheduler with the samplers' model, "
                              "scheduler and steps. tau and Cross Sampling then count the steps of the whole run, "
-                             "so the stages give what one run gives. Leave it empty when one sampler takes all "
-                             "steps."})}}
+                             "so the stages give what one run gives. Without it a stage counts its own steps "
+                             "(about 1 % off one run; the console says so). Leave it empty when one sampler "
+                             "takes all steps."})}}
 
     RETURN_TYPES = ("MODEL",)
     OUTPUT_TOOLTIPS = ("The model, sampling any latent as a panorama of windows.",)
@@ -230,6 +231,6 @@ class TwinCropFusionSampler:
                denoise, mode, lam, tau, view_batch_size, windows=None, multiscale=None):
         check_latent(model, latent_image["samples"])
         settings = fusion_settings(mode, lam, tau, view_batch_size)
-        patched = patch_model(model, windows or DEFAULT_PLAN, settings, multiscale)
+        patched = patch_model(model, windows or DEFAULT_PLAN, settings, multiscale, one_run=True)
         return comfy_nodes.common_ksampler(patched, seed, steps, cfg, sampler_name, scheduler, positive, negative,
                                            latent_image, denoise=denoise)

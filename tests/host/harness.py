@@ -196,6 +196,12 @@ class RecordingServer:
         self.events: List[Tuple[Any, Any]] = []
         self.event_times: List[float] = []  # time.perf_counter() of each event
         self.listeners: List[Callable[[Any, Any], None]] = []
+        try:  # v0.2x: nodes register replacements for old node ids with the server
+            from app.node_replace_manager import NodeReplaceManager
+
+            self.node_replace_manager = NodeReplaceManager()
+        except ImportError:
+            pass
         try:
             from aiohttp import web
 
@@ -465,6 +471,38 @@ def register_test_nodes(mappings: dict) -> None:
     for name, cls in mappings.items():
         nodes.NODE_CLASS_MAPPINGS.setdefault(name, cls)
         nodes.NODE_DISPLAY_NAME_MAPPINGS.setdefault(name, name)
+
+
+def call_node(name: str, **inputs) -> tuple:
+    """A node's outputs for ``inputs``, called as ComfyUI's executor calls
+    it (under inference mode), whichever schema the node is written in:
+    V1 (``FUNCTION``) or V3 (``execute`` classmethod, ``io.NodeOutput``)."""
+    boot_comfyui()
+    import nodes
+    import torch
+
+    cls = nodes.NODE_CLASS_MAPPINGS[name]
+    with torch.inference_mode():
+        if hasattr(cls, "define_schema"):
+            out = cls.execute(**inputs)
+            return tuple(getattr(out, "result", out) or ())
+        return tuple(getattr(cls(), cls.FUNCTION)(**inputs))
+
+
+def node_defaults(name: str, given: Optional[dict] = None) -> dict:
+    """Every required widget input of node ``name`` at the value a fresh
+    frontend widget starts with, updated with ``given``."""
+    boot_comfyui()
+    import nodes
+
+    out = {}
+    for input_name, spec in nodes.NODE_CLASS_MAPPINGS[name].INPUT_TYPES()["required"].items():
+        opts = spec[1] if len(spec) > 1 else {}
+        io_type = spec[0]
+        if isinstance(io_type, (list, tuple)) or io_type in _SCALAR_WIDGET_TYPES:
+            out[input_name] = _widget_default(io_type, opts)
+    out.update(given or {})
+    return out
 
 
 def load_checkpoint(name: str):
