@@ -5,6 +5,6 @@ Nothing here imports ComfyUI."""
 from .windows import (LatentGrid, WindowPlan, WindowSettings, Views, axis_starts, latent_plan, on_grid, plan_views,
                       resolve_plan, validate_plan, window_count)
 from .crop_fusion import crop_fusion, cut_windows, merge_windows, fusion_links, coverage
-from .panorama import (Batching, FusionSettings, ModelFn, PanoramaDenoiser, denoise_windows, fusion_active, raster_batches,
-                       schedule_step, take_windows, validate_settings)
+from .panorama import (Batching, BatchRunner, FusionSettings, ModelFn, PanoramaDenoiser, denoise_windows, fusion_active,
+                       raster_batches, run_in_order, schedule_step, take_windows, validate_settings)
 from .multiscale import MultiScaleDenoiser, MultiScaleSettings, omega_at, validate_multiscale

@@ -27,6 +27,11 @@ from .windows import Views, WindowPlan, plan_views
 ModelFn = Callable[..., torch.Tensor]
 # batches(views, view_batch_size) -> the groups of window ids evaluated together
 Batching = Callable[[Views, int], Sequence[Sequence[int]]]
+# run(evaluate, batches) -> [evaluate(ids) for ids in batches]: how the window
+# batches of one evaluation are run.  They are crops of the same latent and
+# independent until fusion, so a runner may spread them (over devices, say);
+# by default they run one after the other.
+BatchRunner = Callable[[Callable[[Sequence[int]], torch.Tensor], Sequence[Sequence[int]]], Sequence[torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,22 @@ def take_windows(windows: torch.Tensor, ids: Sequence[int]) -> torch.Tensor:
     return windows[list(ids)]
 
 
+def run_in_order(evaluate: Callable[[Sequence[int]], torch.Tensor],
+                 batches: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+    return [evaluate(ids) for ids in batches]
+
+
 def denoise_windows(model_fn: ModelFn, windows: torch.Tensor, sigma: torch.Tensor, views: Views,
-                    batches: Sequence[Sequence[int]]) -> torch.Tensor:
+                    batches: Sequence[Sequence[int]], run: BatchRunner | None = None) -> torch.Tensor:
     """(N, B, C, h, w) noisy windows -> (N, K*B, C, h, w) denoised windows
-    (K branches each), one model call per batch of window ids."""
+    (K branches each), one model call per batch of window ids, the batches
+    run by ``run`` (in order by default)."""
+    def evaluate(ids: Sequence[int]) -> torch.Tensor:
+        return model_fn(take_windows(windows, ids).flatten(0, 1), sigma.repeat(len(ids)), views, ids)
+
+    batches = [tuple(ids) for ids in batches]
     outputs: list = [None] * windows.shape[0]
-    for ids in batches:
-        chunk = take_windows(windows, ids).flatten(0, 1)
-        out = model_fn(chunk, sigma.repeat(len(ids)), views, ids)
+    for ids, out in zip(batches, (run or run_in_order)(evaluate, batches)):
         for i, window in zip(ids, out.view(len(ids), -1, *out.shape[1:]).unbind(0)):
             outputs[i] = window
     return torch.stack(outputs)
@@ -124,13 +137,13 @@ class PanoramaDenoiser:
         return self.layout(x, step)[0]
 
     def __call__(self, model_fn: ModelFn, x: torch.Tensor, sigma: torch.Tensor, step: int, num_steps: int,
-                 batches: Batching = raster_batches) -> torch.Tensor:
+                 batches: Batching = raster_batches, run: BatchRunner | None = None) -> torch.Tensor:
         """D(x): (B, C, H, W) -> (K*B, C, H, W), branch-major."""
         views, count, links = self.layout(x, step)
         if views.covers_whole_latent:
             return model_fn(x, sigma, views, [0])
         windows = denoise_windows(model_fn, cut_windows(x, views), sigma, views,
-                                  batches(views, self.settings.view_batch_size))
+                                  batches(views, self.settings.view_batch_size), run)
         if fusion_active(self.settings, step, num_steps):
             windows = crop_fusion(windows, links, self.settings.lam)
         return merge_windows(windows, views, count)
