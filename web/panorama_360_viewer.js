@@ -81,8 +81,13 @@ class SphereView {
     this.element.className = "panorama-360-viewer";
     Object.assign(this.element.style, {
       position: "relative", width: "100%", height: "100%", minHeight: "160px",
-      background: "#1a1a1f", borderRadius: "6px", overflow: "hidden", cursor: "grab",
+      background: "#1a1a1f", borderRadius: "6px", overflow: "hidden", cursor: "grab", outline: "none",
     });
+    // The Vue node UI ("Nodes 2.0") takes wheel events for the graph before they reach a
+    // node, except inside a focused element marked so (as the frontend's own 3D viewer is):
+    // a click or drag on the sphere focuses it, and the wheel then zooms the view.
+    this.element.tabIndex = -1;
+    this.element.dataset.captureWheel = "true";
     this.canvas = document.createElement("canvas");
     Object.assign(this.canvas.style, { width: "100%", height: "100%", display: "block", touchAction: "none" });
     this.label = document.createElement("div");
@@ -151,6 +156,7 @@ class SphereView {
       event.stopPropagation();
       event.preventDefault();
       canvas.setPointerCapture(event.pointerId);
+      this.element.focus({ preventScroll: true });
       drag = { x: event.clientX, y: event.clientY, yaw: this.yaw, pitch: this.pitch };
       this.element.style.cursor = "grabbing";
     });
@@ -277,8 +283,12 @@ app.registerExtension({
       });
       widget.serialize = false; // as ComfyUI's own video widget: no value in the saved workflow
       this.setSize([Math.max(this.size[0], 480), Math.max(this.size[1], 340)]);
-      // The sphere replaces the flat preview ComfyUI draws for nodes with image outputs.
+      // The sphere replaces the flat preview ComfyUI shows for nodes with image outputs:
+      // the LiteGraph canvas draws `node.imgs`, which stays empty here; the Vue node UI
+      // ("Nodes 2.0"; checked on frontend 1.49) reads the output store instead and skips
+      // nodes that set `hideOutputImages`, as the frontend's own Painter and Image Crop do.
       Object.defineProperty(this, "imgs", { get: () => undefined, set: () => {}, configurable: true });
+      this.hideOutputImages = true;
       return result;
     };
 

@@ -33,6 +33,18 @@ import harness
 REPO = Path(__file__).resolve().parents[2]
 PACK_DIR_NAME = "comfyui_panorama_diffusion"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# The frontend has started.  Frontend 1.49 makes its graph during start-up and
+# says so in `isGraphReady` (reading `rootGraph` before logs an error); 1.27 has
+# the graph from the start.  Both turn the workspace spinner off and have an
+# active workflow only once the start-up workflow is loaded (1.49 turns the
+# spinner off last, 1.27 before loading that workflow).
+FRONTEND_STARTED = """(() => {
+  const app = window.comfyAPI?.app?.app;
+  const workspace = app?.extensionManager;
+  if (!app || !workspace || !('isGraphReady' in app ? app.isGraphReady : app.graph)) return false;
+  return !workspace.spinner && !!workspace.workflow?.activeWorkflow
+    && Object.keys(window.LiteGraph?.registered_node_types ?? {}).length > 0;
+})()"""
 
 
 def find_browser() -> Optional[str]:
@@ -133,6 +145,8 @@ class Browser:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._id = 0
         self._pending: dict = {}
+        self._head_sizes: dict = {}
+        self._tasks: set = set()
         try:
             self.run(self._connect())
         except BaseException:
@@ -180,6 +194,30 @@ class Browser:
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
             entry = params["entry"]
             self.errors.append(f"log: {entry.get('text', '')} {entry.get('url', '')}")
+        elif method == "Fetch.requestPaused":
+            self._spawn(self._answer_paused(params))
+        elif method == "Page.javascriptDialogOpening":
+            # e.g. "leave the page with unsaved work?" on a reload: a dialog would stall the page.
+            self._spawn(self._call("Page.handleJavaScriptDialog", accept=True))
+
+    def _spawn(self, coroutine):
+        task = self.loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_paused(self, params: dict):
+        request = params["request"]
+        size = self._head_sizes.get(request["url"])
+        try:
+            if request["method"] == "HEAD" and size is not None:
+                headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream",
+                           "Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Content-Length"}
+                await self._call("Fetch.fulfillRequest", requestId=params["requestId"], responseCode=200,
+                                 responseHeaders=[{"name": k, "value": v} for k, v in headers.items()])
+            else:
+                await self._call("Fetch.continueRequest", requestId=params["requestId"])
+        except Exception as error:  # the page went away meanwhile
+            self.errors.append(f"driver: answering {request['method']} {request['url']}: {error}")
 
     async def _call(self, method: str, **params):
         self._id += 1
@@ -214,12 +252,20 @@ class Browser:
     def sleep(self, seconds: float):
         self.run(asyncio.sleep(seconds))
 
+    def answer_head_requests(self, sizes: dict):
+        """Answers the page's HEAD requests for these URLs with a size, as the
+        model hosts would (the frontend asks them how big a missing model is;
+        this machine is offline).  Other requests to them go on unchanged."""
+        self._head_sizes.update(sizes)
+        self.call("Fetch.enable", patterns=[{"urlPattern": url, "requestStage": "Request"} for url in self._head_sizes])
+
     def open_comfyui(self, url: str, timeout: float = 120):
-        """Loads the frontend and waits until its app has a graph and the
-        node types of the server."""
+        """Loads the frontend and waits until it has started: its graph made,
+        the server's node types registered and the first workflow (the default
+        one on a fresh user) loaded, so that nothing replaces a graph a test
+        loads next."""
         self.call("Page.navigate", url=url)
-        self.wait_for("!!(window.comfyAPI?.app?.app?.graph && Object.keys(LiteGraph.registered_node_types).length)",
-                      timeout, "ComfyUI's frontend")
+        self.wait_for(FRONTEND_STARTED, timeout, "ComfyUI's frontend")
 
     def key(self, key: str, code: Optional[int] = None):
         codes = {"Escape": 27}
@@ -250,6 +296,8 @@ class Browser:
 
     def close(self):
         async def shutdown():
+            for task in list(getattr(self, "_tasks", ())):
+                task.cancel()
             if getattr(self, "reader", None):
                 self.reader.cancel()
             if getattr(self, "ws", None):

@@ -2,11 +2,20 @@
 127.0.0.1 with the pack, and headless Chromium (Debian's ``chromium``; .ci/run
 installs it) driven over the DevTools protocol.
 
+Each host is tested against its own frontend package (ComfyUI 0.3.64 ships
+frontend 1.27, 0.33 ships 1.49); where the two differ the tests look for the
+form the running frontend has rather than at its version number.
+
 * The 360 viewer extension loads without console errors, shows an executed
-  panorama as a sphere, and a drag turns the view (screenshots compared).
-* Every template is listed with its thumbnail, loads without missing nodes,
+  panorama as a sphere instead of ComfyUI's flat preview, a drag turns the
+  view (screenshots compared) and the wheel zooms it: on the LiteGraph canvas,
+  and in the Vue node UI ("Nodes 2.0") where the frontend offers it to users.
+* Every template is listed with its thumbnail (by the server, and in the
+  frontend's template browser, from which one opens), loads without missing nodes,
   has no overlapping nodes and no cut titles at the sizes the frontend gives
-  them, and names its models with download locations the frontend offers.
+  them, and the frontend's missing-models UI (1.27: a dialog; 1.49: an error
+  overlay leading to the Errors tab of the right side panel) lists each model
+  it names, whose Download opens the template's download URL.
 """
 
 from __future__ import annotations
@@ -63,6 +72,9 @@ def frontend():
     try:
         server.set_setting("Comfy.TutorialCompleted", True)
         page = browser.Browser(executable)
+        # The frontend asks the model hosts how big each missing model is; offline
+        # that fails and 1.27 then downloads from the repository page instead.
+        page.answer_head_requests({m["url"]: 2_000_000_000 for path in TEMPLATES for m in template_models(path)})
         page.open_comfyui(server.url)
         page.wait_for("Object.keys(LiteGraph.registered_node_types).includes('SavePanorama360')", 60,
                       "the pack's nodes in the frontend")
@@ -71,6 +83,15 @@ def frontend():
         if page is not None:
             page.close()
         server.close()
+
+
+def template_models(path):
+    """The models a template's nodes name, each once: name, url, directory."""
+    models = {}
+    for node in json.loads(Path(path).read_text())["nodes"]:
+        for model in node.get("properties", {}).get("models", []):
+            models.setdefault(model["name"], model)
+    return list(models.values())
 
 
 def pack_errors(errors):
@@ -82,6 +103,8 @@ def interaction_errors(errors):
 
 
 def load(page, workflow, *, missing_models=False):
+    """Loads a workflow as a user's file would be.  `showMissingModelsDialog` is
+    frontend 1.27's option; 1.49 has none and always reports missing models."""
     page.evaluate(f"{APP}.loadGraphData({json.dumps(workflow)}, true, true, null, "
                   f"{{showMissingModelsDialog: {json.dumps(missing_models)}}}).then(() => true)")
     page.sleep(0.5)
@@ -114,10 +137,42 @@ def test_the_viewer_extension_is_served_and_registered(frontend):
     assert not pack_errors(page.errors), pack_errors(page.errors)
 
 
-def test_viewer_renders_the_panorama_and_drag_turns_the_view(frontend):
+VUE_NODES = "Comfy.VueNodes.Enabled"
+# The setting's definition: frontend 1.49 offers the Vue node UI ("Nodes 2.0")
+# in its settings; 1.27 has it only as a hidden experiment.
+VUE_NODES_SETTING = f"JSON.stringify({APP}.ui.settings.settingsParamLookup?.['{VUE_NODES}'] ?? null)"
+SCREENSHOTS = Path(tempfile.gettempdir()) / "panorama-frontend-screenshots"
+
+
+def set_setting(page, key, value):
+    page.evaluate(f"{APP}.extensionManager.setting.set({json.dumps(key)}, {json.dumps(value)}).then(() => true)")
+
+
+@pytest.fixture(params=["litegraph", "vue-nodes"])
+def node_ui(request, frontend):
+    """The node UI the viewer is shown in: LiteGraph's canvas, or the Vue node
+    UI where this frontend offers it (set back to the canvas afterwards)."""
+    _, page = frontend
+    if request.param == "litegraph":
+        yield request.param
+        return
+    setting = json.loads(page.evaluate(VUE_NODES_SETTING))
+    if not setting or setting.get("type") == "hidden":
+        kind = f"{setting.get('type')!r} ({setting.get('name')})" if setting else "absent"
+        pytest.skip(f"this frontend does not offer the Vue node UI to users: its setting {VUE_NODES} is {kind}")
+    set_setting(page, VUE_NODES, True)
+    try:
+        yield request.param
+    finally:
+        set_setting(page, VUE_NODES, False)
+
+
+def test_viewer_renders_the_panorama_and_drag_turns_the_view(frontend, node_ui):
     server, page = frontend
     before = len(page.errors)
     load(page, viewer_workflow())
+    if node_ui == "vue-nodes":
+        page.wait_for("!!document.querySelector('[data-node-id=\"2\"]')", 20, "the viewer node drawn as a Vue node")
     page.evaluate(f"{APP}.queuePrompt(0, 1).then(() => true)")
     page.wait_for(f"{VIEWER}?.dataset.state === 'ready' && Number({VIEWER}.dataset.frames) > 0", 90,
                   "the viewer showing the executed image")
@@ -127,9 +182,20 @@ def test_viewer_renders_the_panorama_and_drag_turns_the_view(frontend):
     assert rect["width"] > 200 and rect["height"] > 150, rect
     first = page.screenshot_array(rect)
     assert first.std() > 10, "the viewer shows a blank frame"
-    # No flat preview: the sphere replaces it.
-    assert page.evaluate(f"!{APP}.graph.getNodeById(2).widgets.some(w => w.name === '$$canvas-image-preview')")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / f"viewer-{node_ui}.png").write_bytes(page.screenshot())
 
+    # No flat preview: the sphere replaces it, though the frontend has the image.
+    assert page.evaluate(f"{APP}.nodeOutputs['2']?.images?.length") == 1
+    if node_ui == "litegraph":
+        assert page.evaluate(f"!{APP}.graph.getNodeById(2).widgets.some(w => w.name === '$$canvas-image-preview')")
+    else:
+        node = "document.querySelector('[data-node-id=\"2\"]')"
+        assert page.evaluate(f"{node}.contains({VIEWER})")
+        assert page.evaluate(f"{node}.querySelectorAll('img, video').length") == 0, "a flat preview beside the sphere"
+
+    position = page.evaluate(f"Array.from({APP}.graph.getNodeById(2).pos)")
+    scale = page.evaluate(f"{APP}.canvas.ds.scale")
     centre = (rect["x"] + rect["width"] / 2, rect["y"] + rect["height"] / 2)
     page.drag(centre, (centre[0] + 150, centre[1] + 40))
     page.sleep(0.5)
@@ -137,10 +203,13 @@ def test_viewer_renders_the_panorama_and_drag_turns_the_view(frontend):
     assert abs(float(view["yaw"])) > 10 and abs(float(view["pitch"])) > 2, view
     turned = page.screenshot_array(rect)
     assert numpy.abs(turned - first).mean() > 5, "a drag did not change the view"
+    assert page.evaluate(f"Array.from({APP}.graph.getNodeById(2).pos)") == position, "the drag moved the node"
 
+    # The drag focused the viewer: the Vue node UI hands the wheel to a focused widget only.
     page.call("Input.dispatchMouseEvent", type="mouseWheel", x=centre[0], y=centre[1], deltaX=0, deltaY=-400)
     page.sleep(0.3)
     assert float(page.evaluate(f"{VIEWER}.dataset.fov")) < 90
+    assert page.evaluate(f"{APP}.canvas.ds.scale") == scale, "the wheel zoomed the graph too"
 
     new = page.errors[before:]
     assert not interaction_errors(new) and not pack_errors(page.errors), new
@@ -168,22 +237,113 @@ LAYOUT = f"""(() => {{
 }})()"""
 
 
+# Where the frontend lists the missing models of a graph it loaded, found by
+# what the page has: frontend 1.27 opens a dialog (PrimeVue's .p-dialog);
+# 1.49 shows an error overlay whose "see errors" button opens the Errors tab of
+# the right side panel, with a "Missing Models" group.  `box` is the element
+# that lists every one of `names`; `form` says which one it is, or that only
+# the overlay leading there is shown.
+MISSING_MODELS = """const shown = e => !!e && e.getClientRects().length > 0;
+const lists = e => shown(e) && names.every(n => e.innerText.includes(n));
+const dialog = Array.from(document.querySelectorAll('.p-dialog')).find(lists);
+const group = document.querySelector('[data-testid="error-group-missing-model"]');
+const overlay = document.querySelector('[data-testid="error-overlay-see-errors"]');
+const [form, box] = dialog ? ['dialog', dialog] : lists(group) ? ['errors panel', group]
+  : shown(overlay) ? ['error overlay', overlay] : [null, null];"""
+
+
+def missing_models_ui(names):
+    return f"(() => {{ const names = {json.dumps(names)}; {MISSING_MODELS} return form; }})()"
+
+
+# Clicks each Download button of the missing-models UI and records what it
+# opens (the frontend clicks a link, or opens a window), instead of opening it;
+# each button's row is its nearest ancestor that names a model.
+DOWNLOADS = """(async () => {{
+  const names = {names}; {find}
+  const buttons = Array.from(box.querySelectorAll('button'))
+    .filter(b => shown(b) && /^download\\b/i.test(b.innerText.trim()) && !/\\ball\\b/i.test(b.innerText));
+  const opened = [], rows = [];
+  const anchorClick = HTMLAnchorElement.prototype.click, windowOpen = window.open;
+  HTMLAnchorElement.prototype.click = function () {{ opened.push(this.href); }};
+  window.open = url => {{ opened.push(String(url)); return null; }};
+  try {{
+    for (const button of buttons) {{
+      let row = button;
+      while (row !== box && !names.some(n => row.innerText.includes(n))) row = row.parentElement;
+      const start = opened.length;
+      button.click();
+      for (let i = 0; i < 50 && opened.length === start; i++) await new Promise(r => setTimeout(r, 100));
+      rows.push({{button: button.innerText.trim(), names: names.filter(n => row.innerText.includes(n)),
+                  opened: opened.slice(start)}});
+    }}
+  }} finally {{
+    HTMLAnchorElement.prototype.click = anchorClick;
+    window.open = windowOpen;
+  }}
+  return rows;
+}})()"""
+
+# The errors the Errors tab of frontend 1.49 shows, by group (missing models,
+# missing nodes, missing media, ...).
+ERROR_GROUPS = ("Array.from(document.querySelectorAll('[data-testid^=\"error-group-\"]'))"
+                ".map(e => e.dataset.testid).filter(t => t !== 'error-group-display-message')")
+# The close button of the right side panel (frontend 1.49) holding `box`.
+CLOSE_PANEL = """(() => {{
+  const names = {names}; {find}
+  for (let e = box; e; e = e.parentElement) {{
+    const close = e.querySelector('button[aria-pressed="true"]');
+    if (close) {{ close.click(); return true; }}
+  }}
+  return false;
+}})()"""
+
+
+def check_missing_models_ui(page, models):
+    """The frontend's missing-models UI lists each of `models` in a row of its
+    own whose Download opens the model's URL, and no missing node beside them;
+    closes it."""
+    names = [m["name"] for m in models]
+    form = page.wait_for(missing_models_ui(names), 20, f"the missing-models UI listing {names}")
+    if form == "error overlay":
+        page.evaluate("document.querySelector('[data-testid=\"error-overlay-see-errors\"]').click()")
+        form = page.wait_for(f"(() => {{ const f = {missing_models_ui(names)}; return f !== 'error overlay' && f }})()",
+                             10, f"the Errors tab listing {names}")
+    # Only the models are missing: no missing nodes (or media) beside them.
+    if form == "dialog":
+        dialogs = page.evaluate("Array.from(document.querySelectorAll('.p-dialog')).map(d => d.innerText).join('\\n')")
+        assert "Some Nodes Are Missing" not in dialogs, dialogs[:500]
+    else:
+        assert page.evaluate(ERROR_GROUPS) == ["error-group-missing-model"], page.evaluate(ERROR_GROUPS)
+    # Each model has its own row with a Download, which opens the template's URL.
+    rows = page.evaluate(DOWNLOADS.format(names=json.dumps(names), find=MISSING_MODELS))
+    assert all(len(row["names"]) == 1 for row in rows), rows
+    downloads = {}
+    for row in rows:
+        downloads.setdefault(row["names"][0], []).extend(row["opened"])
+    assert downloads == {m["name"]: [m["url"]] for m in models}, rows
+
+    if form == "dialog":
+        page.key("Escape")
+    else:
+        assert page.evaluate(CLOSE_PANEL.format(names=json.dumps(names), find=MISSING_MODELS))
+    page.wait_for(f"!{missing_models_ui(names)}", 10, f"the {form} closing")
+
+
 @pytest.mark.parametrize("path", TEMPLATES, ids=[p.stem for p in TEMPLATES])
 def test_template_loads_clean_in_the_frontend(path, frontend):
     _, page = frontend
     before = len(page.errors)
     workflow = json.loads(path.read_text())
-    load(page, workflow, missing_models=True)
-    dialogs = "Array.from(document.querySelectorAll('.p-dialog')).map(d => d.innerText).join('\\n')"
-    # The missing-models dialog lists every model the template names, with its download.
-    models = [m["name"] for node in workflow["nodes"] for m in node["properties"].get("models", [])]
+    models = template_models(path)
     assert models, "the template names no model"
-    page.wait_for(f"(() => {{ const text = {dialogs}; return {json.dumps(models)}.every(m => text.includes(m)) }})()",
-                  10, f"the missing-models dialog listing {models}")
-    dialog = page.evaluate(dialogs)
-    assert "Some Nodes Are Missing" not in dialog, dialog[:500]
-    page.key("Escape")
-    page.wait_for(f"!({dialogs})", 10, "the dialog closing")
+    missing_types = sorted({n["type"] for n in workflow["nodes"]}
+                           - set(page.evaluate("Object.keys(LiteGraph.registered_node_types)")))
+    assert not missing_types, f"node types the frontend does not know: {missing_types}"
+
+    load(page, workflow, missing_models=True)
+    check_missing_models_ui(page, models)
+
     layout = page.evaluate(LAYOUT)
     assert len(layout) == len(workflow["nodes"])
     cut = [n["title"] for n in layout if not n["fits"]]
@@ -193,4 +353,52 @@ def test_template_loads_clean_in_the_frontend(path, frontend):
             (ax, ay, aw, ah), (bx, by, bw, bh) = a["box"], b["box"]
             overlap = min(ax + aw, bx + bw) > max(ax, bx) and min(ay + ah, by + bh) > max(ay, by)
             assert not overlap, f"{a['title']!r} {a['box']} overlaps {b['title']!r} {b['box']}"
+    assert not interaction_errors(page.errors[before:]), page.errors[before:]
+
+
+# The frontend's template browser (a dialog in 1.27 and 1.49): the element
+# showing exactly `text` (a leaf), and the card of each template (its title's
+# first ancestor holding an image).
+BROWSER_JS = """const dialog = Array.from(document.querySelectorAll('[role="dialog"]')).at(-1);
+const leaf = text => dialog && Array.from(dialog.querySelectorAll('*'))
+  .find(e => e.children.length === 0 && e.textContent.trim() === text);
+const card = name => { let e = leaf(name); while (e && !e.querySelector('img')) e = e.parentElement; return e; };"""
+
+
+def test_template_browser_lists_the_templates_and_opens_one(frontend):
+    _, page = frontend
+    before = len(page.errors)
+    page.evaluate(f"{APP}.extensionManager.command.execute('Comfy.BrowseTemplates').then(() => true)")
+    # The pack's templates are a category of their own, named after the pack's directory.
+    pack = json.dumps(browser.PACK_DIR_NAME)
+    page.wait_for(f"(() => {{ {BROWSER_JS} return !!leaf({pack}) }})()", 30,
+                  "the template browser with the pack's category")
+    page.evaluate(f"(() => {{ {BROWSER_JS} leaf({pack}).click(); return true }})()")
+    stems = [p.stem for p in TEMPLATES]
+    page.wait_for(f"(() => {{ {BROWSER_JS} return {json.dumps(stems)}.every(card) }})()", 20,
+                  f"a card for each of {stems}")
+    # Each card shows the template's thumbnail (the browser loads them as they scroll into view).
+    from PIL import Image
+    for path in TEMPLATES:
+        size = list(Image.open(path.with_suffix(".jpg")).size)
+        shown = page.evaluate(f"""(async () => {{ {BROWSER_JS}
+          const shown = card({json.dumps(path.stem)}), img = shown.querySelector('img');
+          shown.scrollIntoView({{block: 'center'}});  // 1.27 hides the image until it has loaded
+          for (let i = 0; i < 100 && !(img.complete && img.naturalWidth); i++)
+            await new Promise(r => setTimeout(r, 100));
+          return [img.naturalWidth, img.naturalHeight];
+        }})()""")
+        assert shown == size, f"{path.stem}: thumbnail {shown}, the template's is {size}"
+
+    # A click on a card opens the template as a workflow of its own.
+    path = harness.REPO_ROOT / "example_workflows" / "panorama_360_sd15.json"
+    workflow = json.loads(path.read_text())
+    page.evaluate(f"(() => {{ {BROWSER_JS} card({json.dumps(path.stem)}).click(); return true }})()")
+    types = json.dumps(sorted(n["type"] for n in workflow["nodes"]), separators=(",", ":"))
+    page.wait_for(f"{APP}.extensionManager.workflow.activeWorkflow?.path?.endsWith({json.dumps(path.name)}) && "
+                  f"JSON.stringify({APP}.graph.nodes.map(n => n.type).sort()) === {json.dumps(types)}",
+                  30, f"the workflow {path.name} open")
+    check_missing_models_ui(page, template_models(path))
+    assert page.evaluate(f"{APP}.graph.nodes.find(n => n.type === 'SavePanorama360')"
+                         ".widgets.some(w => w.name === 'panorama_360_viewer')"), "the 360 node without its viewer"
     assert not interaction_errors(page.errors[before:]), page.errors[before:]
