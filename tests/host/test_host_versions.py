@@ -44,41 +44,48 @@ def test_pixel_factor_is_read_only_where_a_latent_format_declares_it(comfy):
 
 def test_differentiable_kernels_switch_and_restore(comfy):
     """Inside the gradient pass ComfyUI's own switch (``in_training``, v0.14+)
-    is on; names bound to comfy_kitchen's RoPE (v0.8 to v0.13 bind them at
-    import) point at the torch version, which agrees with the kernel; all is
-    put back after, also when the pass fails."""
+    is on, and every name comfy_kitchen's fused kernels are reached by (its
+    module's attributes; names bound at import as v0.8 to v0.13 bound RoPE)
+    points at the kernel's plain-torch version, which computes what the
+    kernel computes and which autograd runs through.  All is put back after,
+    also when the pass fails."""
     import comfy.model_management as management
     host_versions = harness.pack_module("nodes.host_versions")
     kitchen = getattr(sys.modules.get("comfy.quant_ops"), "ck", None)
     module = types.ModuleType("comfy._panorama_test_rope_binding")  # a model module as v0.8-v0.13 wrote them
     if kitchen is not None:
         module.apply_rope, module.apply_rope1 = kitchen.apply_rope, kitchen.apply_rope1
+        fused = {name: getattr(kitchen, name) for name in ("apply_rope", "apply_rope1", "rms_rope_split_half",
+                                                          "apply_rope_split_half")}
     sys.modules[module.__name__] = module
     try:
         switch = host_versions.DifferentiableKernels()
-        switch.bindings = host_versions.kitchen_rope_bindings()  # as a v0.8-v0.13 host finds them
         before = getattr(management, "in_training", None)
         with pytest.raises(RuntimeError, match="inside"):
             with switch():
                 assert getattr(management, "in_training", True) is True
                 if kitchen is not None:
-                    assert module.apply_rope is host_versions.rope_pair
-                    assert module.apply_rope1 is host_versions.rope_one
+                    import comfy_kitchen.backends.eager as eager
+                    assert module.apply_rope is eager.apply_rope and module.apply_rope1 is eager.apply_rope1
+                    for name in fused:
+                        assert getattr(kitchen, name) is getattr(eager, name), name
                 raise RuntimeError("failed inside the pass")
         assert getattr(management, "in_training", None) == before
         if kitchen is not None:
-            assert module.apply_rope is kitchen.apply_rope and module.apply_rope1 is kitchen.apply_rope1
+            assert module.apply_rope is fused["apply_rope"] and module.apply_rope1 is fused["apply_rope1"]
+            assert all(getattr(kitchen, name) is kernel for name, kernel in fused.items())
     finally:
         del sys.modules[module.__name__]
     if kitchen is None:
-        pytest.skip("this ComfyUI has no comfy_kitchen (before v0.8): its RoPE is plain torch already")
-    # The torch RoPE computes what the kernel computes, and autograd runs through it.
+        pytest.skip("this ComfyUI has no comfy_kitchen (before v0.8): its kernels are plain torch already")
+    # The plain version computes what the kernel computes, and autograd runs through it.
     from comfy.ldm.flux.math import rope
     q, k = (torch.randn(1, 2, 12, 8, generator=torch.Generator().manual_seed(i)) for i in range(2))
     pe = rope(torch.arange(12.0)[None], 8, 10000).unsqueeze(1)
     expected = kitchen.apply_rope(q, k, pe)
     q.requires_grad_(True)
-    got = host_versions.rope_pair(q, k, pe)
+    with switch():
+        got = kitchen.apply_rope(q, k, pe)
     torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got[1], expected[1], rtol=1e-5, atol=1e-6)
     got[0].square().sum().backward()

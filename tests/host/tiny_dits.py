@@ -2,8 +2,12 @@
 
 The companion of ``tiny_models.py`` (the SD family) for the transformer
 families: Flux (dev / schnell), Chroma, Chroma Radiance, SD3 / SD3.5,
-Qwen-Image, Lumina 2, HunyuanImage 2.1, HiDream, AuraFlow, PixArt Sigma and
-HunyuanDiT.  Each is ComfyUI's own diffusion-model class (``comfy.ldm.*``),
+Qwen-Image, Lumina 2, HunyuanImage 2.1, HiDream, AuraFlow, PixArt Sigma,
+HunyuanDiT and OmniGen2, and those only newer ComfyUI has: Flux.2 (dev and
+Klein), Z-Image, Z-Image pixel space, LongCat-Image, Kandinsky 5 Image,
+Anima, ERNIE-Image and Krea 2 (``unavailable_reason(kind)`` says, e.g.
+"Flux2 is not in ComfyUI 0.3.64", where the host lacks the class; the
+tests skip with it).  Each is ComfyUI's own diffusion-model class (``comfy.ldm.*``),
 saved as a bare diffusion-model file (the ``models/diffusion_models`` layout
 that ``UNETLoader`` / ``comfy.sd.load_diffusion_model`` reads), so loading
 goes through ComfyUI's detection (``model_detection.detect_unet_config`` and
@@ -28,6 +32,22 @@ The "swap in" (same technique as tiny_models):
 Everything else -- model_base class, latent format, sampling settings (flow
 shift / multiplier), model type, key conversions -- is the stock config's.
 
+Where detection keys a family on the real model's width (Z-Image: dim 3840,
+Z-Image pixel space: dim 3840 and its decoder, LongCat-Image: a 3584-wide text
+input, Kandinsky 5 Image: model_dim 2560), the test config drops that key from
+its match (``relax``) and supplies what detection would then set
+(``reduced``).  ERNIE-Image and OmniGen2 detection names the family only /
+hard-codes every size, so their sizes all come from ``reduced``.  Anima's LLM
+adapter is built by ComfyUI at its full size (135 M parameters, whatever the
+config says): its file is the one large one (``fixed_size``).
+
+One code path for every host: the constructor config is fitted to the
+fields the host's parameter dataclass has (``host_build``): ComfyUI added
+required fields over time (FluxParams.txt_ids_dims, ChromaParams.vec_in_dim,
+HunyuanVideoParams.meanflow_sum, ...); a field the spec does not set is filled
+with the value detection gives a file without the feature, and
+``build_state_dict`` proves detection reads the same value back.
+
 Weights are random but deterministic (seeded per tensor name with
 tiny_models' generator and init: ones / zeros for norms, uniform for linear /
 conv weights and biases), the uniform weights drawn sqrt(3) wider than
@@ -37,7 +57,7 @@ are N(0, 0.02), SD3's pos_embed buffer is ComfyUI's 2-D sin-cos table, and a
 computed buffer is kept as computed.  Files are float16.
 
 Every family loads and samples with ComfyUI's own code; two things are the
-real models' behaviour, not the tiny files': Qwen-Image latents are 5-D
+real models' behaviour, not the tiny files': Qwen-Image (Anima, Krea 2) latents are 5-D
 (B, 16, 1, H, W; ``expected_geometry(kind)["latent_dimensions"] == 3``, fixed
 up by ``comfy.sample.fix_empty_latent_channels`` as KSampler does), and
 ComfyUI's PixArt divides by zero below a mean latent side of 32 (256 px).
@@ -74,7 +94,10 @@ DIT_KINDS: Tuple[str, ...] = (
     "flux_dev", "flux_schnell", "chroma", "chroma_radiance",
     "sd3", "sd35", "sd35_medium",
     "qwen_image", "lumina2", "hunyuan_image21", "hidream",
-    "auraflow", "pixart_sigma", "hunyuan_dit",
+    "auraflow", "pixart_sigma", "hunyuan_dit", "omnigen2",
+    # families of newer ComfyUI (skipped, saying so, on a host without their class)
+    "flux2_dev", "flux2_klein", "z_image", "z_image_pixel", "longcat_image",
+    "kandinsky5_image", "anima", "ernie_image", "krea2",
 )
 
 # Same convention as tiny_models (its kinds and these never share a name).
@@ -115,12 +138,55 @@ class DiTSpec:
     geometry: dict          # see expected_geometry
     relax: Tuple[str, ...] = ()  # keys dropped from the stock unet_config match
     description: str = ""
+    # The dataclass the diffusion model builds its parameters from ("module.Class"),
+    # if any: ``build`` is fitted to the fields it has on the host (see host_build).
+    params: str = ""
+    # Parameter-name prefixes of parts ComfyUI builds at a fixed size whatever the
+    # config says (not counted in the "tiny" parameter budget of the tests).
+    fixed_size: Tuple[str, ...] = ()
 
 
 def _flux_like(**over) -> dict:
-    return dict(image_model="flux", in_channels=16, out_channels=16, patch_size=2, vec_in_dim=POOLED_DIM,
-                context_in_dim=CONTEXT_DIM, hidden_size=64, mlp_ratio=4.0, num_heads=2, depth=1,
-                depth_single_blocks=1, axes_dim=[8, 12, 12], theta=10000, qkv_bias=True, **over)
+    cfg = dict(image_model="flux", in_channels=16, out_channels=16, patch_size=2, vec_in_dim=POOLED_DIM,
+               context_in_dim=CONTEXT_DIM, hidden_size=64, mlp_ratio=4.0, num_heads=2, depth=1,
+               depth_single_blocks=1, axes_dim=[8, 12, 12], theta=10000, qkv_bias=True)
+    cfg.update(over)
+    return cfg
+
+
+_FLUX_PARAMS = "comfy.ldm.flux.model.FluxParams"
+
+# Flux.2 (dev and Klein share ComfyUI's Flux2 config): 128-channel latent at
+# 16 px (the 32-channel VAE latent packed 2x2), 1x1 patches, 4 RoPE axes,
+# shared ("global") modulation, SiLU-gated MLPs, no biases.  Detection
+# hard-codes the real widths (48 heads of sum(axes_dim) = 128).
+_FLUX2 = dict(image_model="flux2", in_channels=128, out_channels=128, patch_size=1, vec_in_dim=None,
+              context_in_dim=CONTEXT_DIM, hidden_size=64, mlp_ratio=3.0, num_heads=2, depth=1,
+              depth_single_blocks=1, axes_dim=[8, 8, 8, 8], theta=2000, qkv_bias=False, global_modulation=True,
+              mlp_silu_act=True, ops_bias=False, default_ref_method="index", ref_index_scale=10.0, txt_ids_dims=[3])
+_FLUX2_REDUCED = dict(num_heads=2, axes_dim=[8, 8, 8, 8])
+
+# Z-Image (ComfyUI's ZImage: a Lumina 2 / NextDiT with Z-Image's modulation,
+# time scale, pad tokens and RoPE).  Detection recognises Z-Image by its
+# width (dim == 3840) and only then sets these; the tiny one is 256 wide (the
+# least Z-Image's modulation takes: it reads a 256-wide timestep embedding
+# with min(dim, 256) inputs), so its test config supplies them (and does not
+# ask for dim 3840).
+_Z_IMAGE = dict(image_model="lumina2", patch_size=2, in_channels=16, dim=256, cap_feat_dim=CONTEXT_DIM, n_layers=1,
+                n_heads=2, n_kv_heads=2, qk_norm=True, axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512],
+                rope_theta=256.0, ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True, time_scale=1000.0,
+                pad_tokens_multiple=32, n_refiner_layers=1)
+_Z_IMAGE_REDUCED = {k: v for k, v in _Z_IMAGE.items()
+                    if k not in ("image_model", "patch_size", "in_channels", "dim", "cap_feat_dim", "n_layers",
+                                 "qk_norm")}
+# Z-Image pixel space: the same backbone on 16x16 RGB patches with the MLP
+# decoder head (dec_net) instead of the final layer.
+_Z_IMAGE_PIXEL_DECODER = dict(image_model="zimage_pixel", patch_size=16, in_channels=3, decoder_hidden_size=32,
+                              decoder_num_res_blocks=1, decoder_max_freqs=8, decoder_in_channels=16 * 16 * 3)
+# Anima: its text adapter (ComfyUI builds it at 1024 wide, 6 layers, a 32128
+# token embedding, whatever the config says) takes Qwen3-0.6B hidden states.
+ANIMA_TEXT_DIM = 1024
+ANIMA_T5_VOCAB = 32128
 
 
 _FLUX_REDUCED = dict(context_in_dim=CONTEXT_DIM, hidden_size=64, num_heads=2, axes_dim=[8, 12, 12])
@@ -162,16 +228,18 @@ def _geometry(pixels_per_latent, patch, latent_channels, native_px=1024, latent_
 SPECS: Dict[str, DiTSpec] = {
     "flux_dev": DiTSpec(
         "flux_dev", "Flux", "Flux", _flux_like(guidance_embed=True), _FLUX_REDUCED, _geometry(8, 2, 16),
-        description="Flux.1 dev layout (guidance embedding), 1 double + 1 single block"),
+        description="Flux.1 dev layout (guidance embedding), 1 double + 1 single block", params=_FLUX_PARAMS),
     "flux_schnell": DiTSpec(
         "flux_schnell", "FluxSchnell", "Flux", _flux_like(guidance_embed=False), _FLUX_REDUCED, _geometry(8, 2, 16),
-        description="Flux.1 schnell layout (no guidance embedding; FLOW, shift 1.0)"),
+        description="Flux.1 schnell layout (no guidance embedding; FLOW, shift 1.0)", params=_FLUX_PARAMS),
     "chroma": DiTSpec(
         "chroma", "Chroma", "Chroma", _CHROMA, _CHROMA_REDUCED, _geometry(8, 2, 16),
-        description="Chroma (Flux with the distilled-guidance approximator, no vector_in)"),
+        description="Chroma (Flux with the distilled-guidance approximator, no vector_in)",
+        params="comfy.ldm.chroma.model.ChromaParams"),
     "chroma_radiance": DiTSpec(
         "chroma_radiance", "ChromaRadiance", "ChromaRadiance", _CHROMA_RADIANCE, _CHROMA_RADIANCE_REDUCED,
-        _geometry(1, 16, 3), description="Chroma Radiance: pixel space, 16 px patches, NeRF head (conv)"),
+        _geometry(1, 16, 3), description="Chroma Radiance: pixel space, 16 px patches, NeRF head (conv)",
+        params="comfy.ldm.chroma_radiance.model.ChromaRadianceParams"),
     "sd3": DiTSpec(
         "sd3", "SD3", "SD3", _mmdit(), {}, _geometry(8, 2, 16),
         description="SD3 medium layout (MMDiT, no qk-norm), 2 joint blocks"),
@@ -204,7 +272,8 @@ SPECS: Dict[str, DiTSpec] = {
              guidance_embed=False),
         dict(num_heads=2, axes_dim=[16, 16]),
         _geometry(32, 1, 64, native_px=2048),
-        description="HunyuanImage 2.1 (64-ch latent, 32x VAE, 1x1 patches), no ByT5 glyph branch"),
+        description="HunyuanImage 2.1 (64-ch latent, 32x VAE, 1x1 patches), no ByT5 glyph branch",
+        params="comfy.ldm.hunyuan_video.model.HunyuanVideoParams"),
     "hidream": DiTSpec(
         "hidream", "HiDream", "HiDream",
         dict(image_model="hidream", attention_head_dim=32, axes_dims_rope=[16, 8, 8],
@@ -240,6 +309,74 @@ SPECS: Dict[str, DiTSpec] = {
              text_len=HYDIT_TEXT_LEN, text_len_t5=HYDIT_TEXT_LEN),
         _geometry(8, 2, 4),
         description="HunyuanDiT v1.2 layout (SDXL latent, v-pred), 4 blocks (the last one with a skip)"),
+    "omnigen2": DiTSpec(
+        # detection hard-codes every size of the real model (hidden 2520, 32 layers, ...)
+        "omnigen2", "Omnigen2", "Omnigen2",
+        dict(image_model="omnigen2", axes_dim_rope=[8, 12, 12], axes_lens=[1024, 1664, 1664], ffn_dim_multiplier=None,
+             hidden_size=64, in_channels=16, multiple_of=256, norm_eps=1e-05, num_attention_heads=2, num_kv_heads=1,
+             num_layers=1, num_refiner_layers=1, out_channels=None, patch_size=2, text_feat_dim=CONTEXT_DIM,
+             timestep_scale=1000.0),
+        dict(axes_dim_rope=[8, 12, 12], hidden_size=64, num_attention_heads=2, num_kv_heads=1, num_layers=1,
+             num_refiner_layers=1, text_feat_dim=CONTEXT_DIM),
+        _geometry(8, 2, 16),
+        description="OmniGen2 (Lumina-like, GQA), 1 layer + 1 refiner of each kind"),
+    "flux2_dev": DiTSpec(
+        "flux2_dev", "Flux2", "Flux2", dict(_FLUX2, guidance_embed=True), _FLUX2_REDUCED, _geometry(16, 1, 128),
+        description="Flux.2 dev layout (guidance embedding), 1 double + 1 single block", params=_FLUX_PARAMS),
+    "flux2_klein": DiTSpec(
+        "flux2_klein", "Flux2", "Flux2", dict(_FLUX2, guidance_embed=False), _FLUX2_REDUCED, _geometry(16, 1, 128),
+        description="Flux.2 Klein layout (no guidance embedding), 1 double + 1 single block", params=_FLUX_PARAMS),
+    "z_image": DiTSpec(
+        "z_image", "ZImage", "Lumina2", _Z_IMAGE, _Z_IMAGE_REDUCED, _geometry(8, 2, 16), relax=("dim",),
+        description="Z-Image (NextDiT, Z-Image modulation, pad tokens), 1 layer + 1 refiner of each kind"),
+    "z_image_pixel": DiTSpec(
+        "z_image_pixel", "ZImagePixelSpace", "ZImagePixelSpace", dict(_Z_IMAGE, **_Z_IMAGE_PIXEL_DECODER),
+        dict(_Z_IMAGE_REDUCED, **_Z_IMAGE_PIXEL_DECODER), _geometry(1, 16, 3), relax=("image_model",),
+        description="Z-Image pixel space: RGB, 16 px patches, MLP decoder head (1 res block)"),
+    "longcat_image": DiTSpec(
+        "longcat_image", "LongCatImage", "LongCatImage",
+        _flux_like(guidance_embed=False, vec_in_dim=None, txt_ids_dims=[1, 2]),
+        dict(_FLUX_REDUCED, txt_ids_dims=[1, 2]), _geometry(8, 2, 16), relax=("context_in_dim", "txt_ids_dims"),
+        description="LongCat-Image (Flux layout, no pooled vector / guidance, 2-axis text RoPE ids)",
+        params=_FLUX_PARAMS),
+    "kandinsky5_image": DiTSpec(
+        "kandinsky5_image", "Kandinsky5Image", "Kandinsky5Image",
+        dict(image_model="kandinsky5", in_text_dim=CONTEXT_DIM, in_text_dim2=POOLED_DIM, time_dim=32, model_dim=64,
+             ff_dim=128, visual_embed_dim=64, num_text_blocks=1, num_visual_blocks=1, axes_dims=[8, 12, 12],
+             rope_scale_factor=[1.0, 1.0, 1.0]),
+        dict(in_text_dim=CONTEXT_DIM, in_text_dim2=POOLED_DIM, axes_dims=[8, 12, 12],
+             rope_scale_factor=[1.0, 1.0, 1.0]),
+        _geometry(8, 2, 16), relax=("model_dim",),
+        description="Kandinsky 5 Image Lite layout (1 text + 1 visual block, 1x2x2 patches)"),
+    "anima": DiTSpec(
+        "anima", "Anima", "Anima",
+        dict(image_model="anima", max_img_h=240, max_img_w=240, max_frames=128, in_channels=16, out_channels=16,
+             patch_spatial=2, patch_temporal=1, model_channels=64, concat_padding_mask=True,
+             crossattn_emb_channels=ANIMA_TEXT_DIM, pos_emb_cls="rope3d", pos_emb_learnable=True,
+             pos_emb_interpolation="crop", min_fps=1, max_fps=30, use_adaln_lora=True, adaln_lora_dim=32,
+             num_blocks=1, num_heads=2, extra_per_block_abs_pos_emb=False, rope_h_extrapolation_ratio=4.0,
+             rope_w_extrapolation_ratio=4.0, rope_t_extrapolation_ratio=1.0, extra_h_extrapolation_ratio=1.0,
+             extra_w_extrapolation_ratio=1.0, extra_t_extrapolation_ratio=1.0, rope_enable_fps_modulation=False),
+        dict(num_heads=2, adaln_lora_dim=32),
+        _geometry(8, 2, 16, latent_dimensions=3), fixed_size=("llm_adapter.",),
+        description="Anima (Cosmos Predict2 MiniTrainDIT, Wan 2.1 latent: 5-D), 1 block + ComfyUI's full-size "
+                    "LLM adapter"),
+    "ernie_image": DiTSpec(
+        # detection only names the family: every size is the constructor's default (hidden 4096, 36 layers)
+        "ernie_image", "ErnieImage", "ErnieImage",
+        dict(image_model="ernie", hidden_size=96, num_attention_heads=3, num_layers=1, ffn_hidden_size=192,
+             in_channels=128, out_channels=128, patch_size=1, text_in_dim=CONTEXT_DIM, rope_axes_dim=[8, 12, 12]),
+        dict(hidden_size=96, num_attention_heads=3, num_layers=1, ffn_hidden_size=192, text_in_dim=CONTEXT_DIM,
+             rope_axes_dim=[8, 12, 12]),
+        _geometry(16, 1, 128),
+        description="ERNIE-Image (Flux.2 latent, shared adaLN), 1 layer"),
+    "krea2": DiTSpec(
+        "krea2", "Krea2", "Krea2",
+        dict(image_model="krea2", features=64, channels=16, patch=2, layers=1, heads=2, kvheads=1,
+             txtlayers=2, txtdim=CONTEXT_DIM // 2, txtheads=2, txtkvheads=2),
+        dict(heads=2, kvheads=1, txtheads=2, txtkvheads=2),
+        _geometry(8, 2, 16, latent_dimensions=3),
+        description="Krea 2 (single-stream DiT, GQA, layer-wise text fusion of 2 LLM layers; Wan 2.1 latent: 5-D)"),
 }
 
 
@@ -279,7 +416,8 @@ def expected_geometry(kind: str) -> dict:
     * latent_channels,
     * native_px: training resolution (image pixels per side),
     * latent_dimensions: ComfyUI's latent_format.latent_dimensions (3: the
-      latent is 5-D, B,C,1,H,W -- Qwen-Image's Wan 2.1 latent),
+      latent is 5-D, B,C,1,H,W -- the Wan 2.1 latent of Qwen-Image, Anima
+      and Krea 2),
     * min_latent_side: the smallest (square) latent side ComfyUI's model code
       accepts -- the patch, except PixArt (34: its sin-cos pos-embed divides
       by round(mean side / 64), which is 0 up to a mean side of 32).
@@ -298,8 +436,103 @@ def expected_model_config(kind: str) -> str:
 
 
 def tiny_unet_config(kind: str) -> dict:
-    """A copy of the diffusion-model constructor config used for ``kind``."""
-    return _resolve(_spec(kind).build)
+    """A copy of the diffusion-model constructor config used for ``kind`` on
+    this host (``host_build``)."""
+    return host_build(kind)
+
+
+# ---------------------------------------------------------------------------
+# Which host has which family, and the config fitted to the host's classes
+# ---------------------------------------------------------------------------
+
+def comfyui_version() -> str:
+    """The version of the ComfyUI checkout the tests run against."""
+    import harness
+
+    path = harness.comfyui_path() / "comfyui_version.py"
+    try:
+        scope: dict = {}
+        exec(path.read_text(encoding="utf-8"), scope)
+        return str(scope["__version__"])
+    except Exception:  # a checkout without the file: say where it is instead
+        return f"at {harness.comfyui_path()}"
+
+
+def unavailable_reason(kind: str):
+    """None if this host has ``kind``'s family; else why not, e.g.
+    "Flux2 is not in ComfyUI 0.3.64" (the config class ComfyUI would pick,
+    or the model_base class it builds, is absent)."""
+    spec = _spec(kind)
+    _comfy()
+    import comfy.model_base as mb
+    import comfy.supported_models as sm
+
+    for module, name in ((sm, spec.base_config), (mb, spec.model_base)):
+        if not hasattr(module, name):
+            return f"{name} is not in ComfyUI {comfyui_version()}"
+    return None
+
+
+def available_kinds(kinds=DIT_KINDS) -> Tuple[str, ...]:
+    """The kinds of ``kinds`` whose family this host has."""
+    return tuple(kind for kind in kinds if unavailable_reason(kind) is None)
+
+
+# Required fields that ComfyUI's parameter dataclasses gained after v0.3.64
+# (FluxParams.txt_ids_dims, ChromaParams.vec_in_dim, ChromaRadianceParams.use_x0
+# / use_sequential_txt_ids, HunyuanVideoParams.use_cond_type_embedding /
+# vision_in_dim / meanflow_sum), with the value detection gives a file of a
+# layout that lacks the feature.  host_build fills a required field from here
+# only where the spec does not set it, and _check_detection proves the tiny
+# file is detected with the same value.
+DETECTED_WITHOUT_FEATURE = {
+    "txt_ids_dims": [], "vec_in_dim": None, "use_x0": False, "use_sequential_txt_ids": False,
+    "use_cond_type_embedding": False, "vision_in_dim": None, "meanflow_sum": False,
+}
+# Constructor arguments next to a params dataclass (Flux(image_model=..., **params)).
+_CONSTRUCTOR_KEYS = ("image_model",)
+_FILLED: Dict[str, dict] = {}
+
+
+def _params_fields(kind: str):
+    """{name: dataclasses.Field} of the host's params dataclass of ``kind``, or None."""
+    import dataclasses
+    import importlib
+
+    spec = _spec(kind)
+    if not spec.params:
+        return None
+    module, name = spec.params.rsplit(".", 1)
+    return {f.name: f for f in dataclasses.fields(getattr(importlib.import_module(module), name))}
+
+
+def host_build(kind: str) -> dict:
+    """``kind``'s constructor config fitted to the fields the host's
+    parameter dataclass has: keys it lacks (a field of a newer ComfyUI) are
+    dropped, required fields the spec does not set (a field this host added)
+    are filled from DETECTED_WITHOUT_FEATURE.  Families without a params
+    dataclass take their config as it is."""
+    import dataclasses
+
+    cfg = _resolve(_spec(kind).build)
+    _comfy()
+    fields = _params_fields(kind)
+    if fields is None:
+        return cfg
+    out = {k: v for k, v in cfg.items() if k in fields or k in _CONSTRUCTOR_KEYS}
+    filled = {}
+    for name, field in fields.items():
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        if name in out or not required:
+            continue
+        if name not in DETECTED_WITHOUT_FEATURE:
+            raise AssertionError(f"{kind}: {_spec(kind).params} of ComfyUI {comfyui_version()} requires "
+                                 f"{name!r}, which the tiny spec does not set: add it to the spec or to "
+                                 f"tiny_dits.DETECTED_WITHOUT_FEATURE (the value detection gives a real file)")
+        filled[name] = copy.deepcopy(DETECTED_WITHOUT_FEATURE[name])
+    out.update(filled)
+    _FILLED[kind] = copy.deepcopy(filled)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -324,7 +557,9 @@ def tiny_config_class(kind: str) -> type:
     """
     spec = _spec(kind)
     if kind not in _TEST_CONFIGS:
-        _comfy()
+        reason = unavailable_reason(kind)
+        if reason:
+            raise LookupError(f"tiny DiT kind {kind!r}: {reason}")
         import comfy.supported_models as sm
 
         base = getattr(sm, spec.base_config)
@@ -344,13 +579,13 @@ def tiny_config_class(kind: str) -> type:
 
 
 def register_test_configs() -> None:
-    """Put the test configs of all DIT_KINDS at the front of
+    """Put the test configs of all DIT_KINDS this host has at the front of
     comfy.supported_models.models.  Idempotent; they match nothing but the
     tiny files, so real models are detected as before."""
     _comfy()
     import comfy.supported_models as sm
 
-    for kind in reversed(DIT_KINDS):
+    for kind in reversed(available_kinds()):
         cls = tiny_config_class(kind)
         if cls not in sm.models:
             sm.models.insert(0, cls)
@@ -378,7 +613,8 @@ def _fill_special(kind: str, key: str, tensor, dtype, gen):
         n, dim = tensor.shape[1], tensor.shape[2]
         side = int(round(n ** 0.5))
         return get_2d_sincos_pos_embed_torch(dim, side, side).reshape(1, n, dim).to(dtype)
-    if leaf in ("positional_encoding", "register_tokens", "text_embedding_padding", "y_embedding"):
+    if leaf in ("positional_encoding", "register_tokens", "text_embedding_padding", "y_embedding",
+                "x_pad_token", "cap_pad_token"):
         # learned embeddings / paddings: small normal values like a trained model's
         return torch.empty(tensor.shape, dtype=dtype).normal_(0.0, 0.02, generator=gen)
     return None
@@ -436,6 +672,10 @@ def _check_detection(kind: str, sd: dict) -> None:
     expected = expected_model_config(kind)
     if type(cfg).__name__ != expected:
         raise AssertionError(f"{kind}: ComfyUI picked {type(cfg).__name__}, not {expected} (detected {detected})")
+    for name, value in _FILLED.get(kind, {}).items():
+        if detected.get(name, value) != value:
+            raise AssertionError(f"{kind}: the tiny file was built with {name}={value!r} but ComfyUI detects "
+                                 f"{name}={detected[name]!r}: fix tiny_dits.DETECTED_WITHOUT_FEATURE or the spec")
     rebuilt = cfg.get_model({}).diffusion_model.state_dict()
     want = {k: tuple(v.shape) for k, v in sd.items() if k != marker_key(kind)}
     got = {k: tuple(v.shape) for k, v in rebuilt.items()}
@@ -475,9 +715,10 @@ def ensure_dit(kind: str, directory) -> str:
     return name
 
 
-def ensure_dits(directory, kinds=DIT_KINDS) -> Dict[str, str]:
-    """{kind: file name} for ``kinds``, writing the missing ones."""
-    return {kind: ensure_dit(kind, directory) for kind in kinds}
+def ensure_dits(directory, kinds=None) -> Dict[str, str]:
+    """{kind: file name} for ``kinds`` (default: the DIT_KINDS this host
+    has), writing the missing ones."""
+    return {kind: ensure_dit(kind, directory) for kind in (available_kinds() if kinds is None else kinds)}
 
 
 # ---------------------------------------------------------------------------
@@ -573,10 +814,18 @@ def conditioning(kind: str, text: str = "", batch: int = 1, tokens: int = 8) -> 
     * hunyuan_dit: cond (B, 16, 32) + attention_mask, conditioning_mt5xl
       (B, 16, 64) + attention_mask_mt5xl; the first min(T, 16) tokens are valid
       (the model's text length is fixed, like the real 77 / 256).
+    * flux2_*, longcat_image, ernie_image: cond (B, T, 64), no pooled output
+      (Flux2.extra_conds pads the text to 512 tokens, as for the real model).
+    * z_image, z_image_pixel, omnigen2: + attention_mask (B, T) of ones.
+    * kandinsky5_image: cond (B, T, 64) + pooled_output (B, 64) (the CLIP one).
+    * krea2: cond (B, T, 2 * 32): two LLM layers' hidden states side by side.
+    * anima: cond (B, T, 1024) (Qwen3-0.6B hidden states) + t5xxl_ids (T,)
+      and t5xxl_weights (T,), which Anima.extra_conds runs through the
+      model's LLM adapter (batch 1: the ids carry no batch axis).
 
     ``batch`` > 1 is what a batched text encoder would give; keep 1 for
-    lumina2 (ComfyUI's Lumina2.extra_conds takes num_tokens as the mask's sum
-    over the whole batch).
+    lumina2, z_image*, omnigen2 (ComfyUI's extra_conds takes num_tokens as
+    the mask's sum over the whole batch) and anima.
     """
     import torch
 
@@ -593,10 +842,17 @@ def conditioning(kind: str, text: str = "", batch: int = 1, tokens: int = 8) -> 
                       conditioning_mt5xl=_randn((batch, n, HYDIT_T5_DIM), kind, text, "mt5") * mask.unsqueeze(-1))
         return [[cond, extras]]
 
+    if family == "Anima":
+        cond = _randn((batch, tokens, ANIMA_TEXT_DIM), kind, text, "qwen3")
+        ids = torch.randint(1, ANIMA_T5_VOCAB, (tokens,), generator=_cond_generator(kind, text, "t5_ids"),
+                            dtype=torch.int)
+        extras.update(t5xxl_ids=ids, t5xxl_weights=torch.ones((tokens,)))
+        return [[cond, extras]]
+
     cond = _randn((batch, tokens, CONTEXT_DIM), kind, text, "context")
-    if family in ("Flux", "FluxSchnell", "SD3", "HiDream"):
+    if family in ("Flux", "FluxSchnell", "SD3", "HiDream", "Kandinsky5Image"):
         extras["pooled_output"] = _randn((batch, POOLED_DIM), kind, text, "pooled")
-    if family in ("Lumina2", "HunyuanImage21"):
+    if family in ("Lumina2", "HunyuanImage21", "ZImage", "ZImagePixelSpace", "Omnigen2"):
         extras["attention_mask"] = torch.ones((batch, tokens), dtype=torch.long)
     if family == "HiDream":
         extras["conditioning_llama3"] = _randn((batch, HIDREAM_LLAMA_LAYERS, tokens, CONTEXT_DIM), kind, text, "llama3")
