@@ -72,7 +72,7 @@ def ui_to_api(comfy):
 
 @pytest.fixture(scope="session")
 def dit_files(comfy, checkpoint_dir) -> dict:  # noqa: F811  (the fixture, re-exported above)
-    """{kind: file name in a ``diffusion_models`` folder} for tiny_dits.DIT_KINDS,
+    """{kind: file name in a ``diffusion_models`` folder} for the tiny_dits kinds this host has,
     plus "flux_vae" (in a ``vae`` folder) and "sd35_checkpoint" (a checkpoint
     with its VAE); test configs and the test conditioning node registered."""
     import tiny_dits
