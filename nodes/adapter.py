@@ -134,11 +134,13 @@ def as_frame(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 def check_latent(model, samples: torch.Tensor, name: str = "latent_image") -> None:
     """Refuses a latent the panorama sampler cannot use, saying which input
     and what to do."""
-    if not is_image(samples.shape):
+    latent_format = model.get_model_object("latent_format")
+    if not is_image(samples.shape) or (samples.ndim == 5 and getattr(latent_format, "latent_dimensions", 2) == 2):
         raise ValueError(f"{name} has shape {tuple(samples.shape)}: the panorama sampler takes image latents "
-                         f"(batch, channels, height, width), or one frame of a video-shaped latent as Qwen-Image "
-                         f"uses; video and audio latents are not supported")
-    channels = model.get_model_object("latent_format").latent_channels
+                         f"(batch, channels, height, width), or one frame of a video-shaped latent where the model "
+                         f"uses them (Qwen-Image); video and audio latents are not supported: connect a Panorama "
+                         f"Latent or an image encoded with this model's VAE")
+    channels = latent_format.latent_channels
     if samples.shape[1] != channels and torch.count_nonzero(samples) > 0:
         raise ValueError(f"{name} has {samples.shape[1]} channels but the model expects {channels}: "
                          f"the latent comes from another model family; encode the image with this model's VAE "
@@ -146,6 +148,30 @@ def check_latent(model, samples: torch.Tensor, name: str = "latent_image") -> No
     if not torch.isfinite(samples).all():
         raise ValueError(f"{name} contains NaN or infinite values: check the node that produced it "
                          f"(a VAE in fp16 can overflow; try --fp32-vae or a fresh Panorama Latent)")
+
+
+def check_conditioning(model, conds: dict, model_options: dict) -> None:
+    """Refuses conditioning a run cannot use, naming the input (positive,
+    negative...) and what to do: text embeddings of another family's encoder
+    where the UNet declares its width (unless a model wrapper may translate
+    them), or an image where a mask belongs."""
+    config = getattr(getattr(model.model, "model_config", None), "unet_config", None) or {}
+    width = config.get("context_dim")
+    if ("image_model" in config or not config.get("use_spatial_transformer") or not isinstance(width, int)
+            or width <= 1 or "model_function_wrapper" in model_options):
+        width = None
+    dims = getattr(model.get_model_object("latent_format"), "latent_dimensions", 2)
+    for name, entries in conds.items():
+        for entry in entries or []:
+            text, mask = entry.get("cross_attn"), entry.get("mask")
+            if width and isinstance(text, torch.Tensor) and text.ndim == 3 and text.shape[-1] != width:
+                raise ValueError(f"{name} holds text embeddings {text.shape[-1]} wide, but the model takes {width}: "
+                                 f"the prompt was encoded by another model family's text encoder; encode it with "
+                                 f"the CLIP of this model's checkpoint")
+            if isinstance(mask, torch.Tensor) and mask.ndim > dims + 1:
+                raise ValueError(f"{name} carries a mask of shape {tuple(mask.shape)}, an image where a mask "
+                                 f"(batch, height, width) belongs: convert it with 'Convert Image to Mask' before "
+                                 f"the conditioning node")
 
 
 class SchedulePosition:
@@ -331,6 +357,7 @@ def panorama_run(executor, noise, latent_image, sampler, sigmas, *args, **kwargs
         raise ValueError(replaced_by_context_windows(handler))
     if handler is None:
         return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
+    check_conditioning(guider.model_patcher, getattr(guider, "original_conds", {}), guider.model_options)
     handler.begin_run(guider.model_patcher, latent_image, sigmas, guider.model_options)
     try:
         return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)

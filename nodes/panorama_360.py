@@ -9,6 +9,7 @@ import math
 import os
 
 import numpy as np
+import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -56,6 +57,35 @@ class Panorama360Latent:
                 latent_h * grid.scale)
 
 
+def check_decode_input(latent, vae) -> None:
+    """Refuses a latent this VAE cannot decode, naming the input and the fix."""
+    if latent.ndim != 4:
+        raise ValueError(f"samples has shape {tuple(latent.shape)}: VAE Decode (360 seamless) takes image latents "
+                         f"(batch, channels, height, width); connect the latent of an image model's sampler")
+    channels = getattr(vae, "latent_channels", None)
+    if isinstance(channels, int) and latent.shape[1] != channels:
+        raise ValueError(f"samples has {latent.shape[1]} channels but this VAE takes {channels}: the latent comes "
+                         f"from another model family; connect the VAE of the model that sampled it")
+    if not torch.isfinite(latent).all():
+        raise ValueError("samples contains NaN or infinite values, which decode to a black or broken picture: "
+                         "check the sampler that made it (a model in fp16 can overflow; try --force-fp32 or "
+                         "another sampler)")
+
+
+def check_image(images, name: str) -> None:
+    """Refuses what is not an RGB(A) IMAGE (batch, height, width, channels)."""
+    if images.ndim != 4:
+        raise ValueError(f"{name} has shape {tuple(images.shape)}: connect an IMAGE (batch, height, width, "
+                         f"channels); a MASK goes through 'Convert Mask to Image' first")
+    if images.shape[-1] not in (3, 4):
+        raise ValueError(f"{name} has shape {tuple(images.shape)}, {images.shape[-1]} channel(s): connect an RGB "
+                         f"IMAGE (batch, height, width, 3 channels); a MASK goes through 'Convert Mask to Image' "
+                         f"first")
+    if not torch.isfinite(images).all():
+        raise ValueError(f"{name} contains NaN or infinite values, a black or broken picture: check the node that "
+                         f"made it (a VAE in fp16 can overflow; try --fp32-vae)")
+
+
 def _padding_columns(pixels: int, compression: int, width: int) -> int:
     return min(math.ceil(pixels / compression), width)
 
@@ -84,9 +114,7 @@ class PanoramaSeamlessDecode:
 
     def decode(self, samples, vae, wrap_padding, tile_size=0, overlap=64):
         latent = samples["samples"]
-        if latent.ndim != 4:
-            raise ValueError(f"samples has shape {tuple(latent.shape)}: VAE Decode (360 seamless) takes image "
-                             f"latents (batch, channels, height, width)")
+        check_decode_input(latent, vae)
         compression = vae.spacial_compression_decode()
         cols = _padding_columns(wrap_padding, compression, latent.shape[-1])
         padded = wrap_pad(latent, cols)
@@ -119,13 +147,12 @@ class PanoramaSeamlessEncode:
                    "from the opposite edge on both sides and crops them off, so the latent's two ends join.")
 
     def encode(self, pixels, vae, wrap_padding):
-        if pixels.ndim != 4:
-            raise ValueError(f"pixels has shape {tuple(pixels.shape)}: connect an IMAGE (batch, height, width, "
-                             f"channels)")
+        check_image(pixels, "pixels")
         compression = vae.spacial_compression_encode()
         width = pixels.shape[2] - pixels.shape[2] % compression
         if width == 0 or pixels.shape[1] < compression:
-            raise ValueError(f"pixels is {pixels.shape[2]}x{pixels.shape[1]}: at least {compression} px each way")
+            raise ValueError(f"pixels is {pixels.shape[2]}x{pixels.shape[1]} px: use an image of at least "
+                             f"{compression} px each way")
         # A width the VAE would crop is cut here, so the padding comes from the true right edge.
         pixels = pixels[:, :, :width, :3]
         cols = _padding_columns(wrap_padding, compression, width // compression)
@@ -145,6 +172,9 @@ def gpano_xmp(width: int, height: int) -> str:
     return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
             f'<rdf:Description rdf:about="" xmlns:GPano="http://ns.google.com/photos/1.0/panorama/" {attributes}/>'
             '</rdf:RDF></x:xmpmeta>')
+
+
+MAX_FILE_NAME = 255  # bytes: ext4, NTFS, APFS
 
 
 class SavePanorama360:
@@ -179,16 +209,23 @@ class SavePanorama360:
     def save(self, images, filename_prefix="panorama360", format="png", prompt=None, extra_pnginfo=None):
         if format not in self.FORMATS:
             raise ValueError(f"format = {format!r}: use one of {self.FORMATS}")
-        if images.ndim != 4:
-            raise ValueError(f"images has shape {tuple(images.shape)}: connect an IMAGE")
+        check_image(images, "images")
         height, width = images.shape[1], images.shape[2]
-        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
-            filename_prefix, self.output_dir, width, height)
+        try:
+            folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
+                filename_prefix, self.output_dir, width, height)
+        except Exception as error:  # ComfyUI refuses paths outside its folder; the OS too long names
+            reason = str(error).strip().splitlines()[0].strip("* ").removeprefix("ERROR: ")
+            raise ValueError(f"filename_prefix = {filename_prefix!r} cannot be saved ({reason}): use a file name "
+                             f"(or subfolder/name) inside ComfyUI's output folder") from error
         xmp = gpano_xmp(width, height)
         results = []
         for index, image in enumerate(images):
-            pixels = Image.fromarray(np.clip(255.0 * image.cpu().numpy(), 0, 255).astype(np.uint8))
             file = f"{name.replace('%batch_num%', str(index))}_{counter:05}_.{'jpg' if format == 'jpeg' else 'png'}"
+            if len(file.encode()) > MAX_FILE_NAME:
+                raise ValueError(f"filename_prefix makes a file name of {len(file.encode())} bytes ({file[:24]!r}...), "
+                                 f"more than file systems allow ({MAX_FILE_NAME}): use a shorter prefix")
+            pixels = Image.fromarray(np.clip(255.0 * image.cpu().numpy(), 0, 255).astype(np.uint8))
             path = os.path.join(folder, file)
             if format == "jpeg":
                 pixels.convert("RGB").save(path, "JPEG", quality=95, xmp=xmp.encode())

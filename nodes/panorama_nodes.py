@@ -164,6 +164,17 @@ class MultiScaleGuidance:
 DEFAULT_PLAN = WindowSettings(cross_count=2)
 
 
+def check_noise_mask(mask) -> None:
+    """A latent's noise mask is (height, width), (batch, height, width) or,
+    from Set Latent Noise Mask, (batch, 1, height, width); four axes with
+    more than one channel are an image where the mask belongs, which
+    ComfyUI would stretch into a wrong mask without a word."""
+    if isinstance(mask, torch.Tensor) and mask.ndim == 4 and mask.shape[1] != 1:
+        raise ValueError(f"latent_image carries a noise mask of shape {tuple(mask.shape)}, an image where a mask "
+                         f"(batch, height, width) belongs: convert it with 'Convert Image to Mask' before "
+                         f"'Set Latent Noise Mask'")
+
+
 class TwinDiffusionModel:
     @classmethod
     def INPUT_TYPES(cls):
@@ -230,6 +241,7 @@ class TwinCropFusionSampler:
     def sample(self, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image,
                denoise, mode, lam, tau, view_batch_size, windows=None, multiscale=None):
         check_latent(model, latent_image["samples"])
+        check_noise_mask(latent_image.get("noise_mask"))
         settings = fusion_settings(mode, lam, tau, view_batch_size)
         patched = patch_model(model, windows or DEFAULT_PLAN, settings, multiscale, one_run=True)
         return comfy_nodes.common_ksampler(patched, seed, steps, cfg, sampler_name, scheduler, positive, negative,
