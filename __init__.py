@@ -1,10 +1,10 @@
 """Panorama sampling for ComfyUI: MultiDiffusion, TwinDiffusion (Crop Fusion,
 Cross Sampling), Multi-Scale Diffusion, and 360-degree panoramas.  ComfyUI
-reads the two mappings, and serves WEB_DIRECTORY's scripts (the 360 viewer)
-to its frontend."""
+calls ``comfy_entrypoint`` for the nodes (V3 schema), and serves
+WEB_DIRECTORY (the 360 viewer, the node docs) to its frontend."""
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+from .nodes import comfy_entrypoint
 
 WEB_DIRECTORY = "./web"
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+__all__ = ["comfy_entrypoint", "WEB_DIRECTORY"]

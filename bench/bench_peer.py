@@ -89,9 +89,9 @@ def main():
 
     def ours():
         m, timer = timed(model)
-        sampler = pack.NODE_CLASS_MAPPINGS["TwinCropFusionSampler"]()
-        out = sampler.sample(m, 0, args.steps, 5.0, "euler", "normal", cond[0], cond[1], latent, 1.0,
-                             "multidiffusion", 1.0, 0.5, args.view_batch_size, plan, None)[0]["samples"]
+        sampler = bench.pack_nodes(pack)["TwinCropFusionSampler"]
+        out = bench.call(sampler, m, 0, args.steps, 5.0, "euler", "normal", cond[0], cond[1], latent, 1.0,
+                         "multidiffusion", 1.0, 0.5, args.view_batch_size, plan, None)[0]["samples"]
         return out, timer
 
     def theirs():

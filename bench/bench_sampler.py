@@ -68,6 +68,19 @@ def boot(gpu: bool):
     return pack
 
 
+def pack_nodes(pack) -> dict:
+    """Node id -> class, for this revision of the pack (V3, registered by
+    comfy_entrypoint) or an older one (V1, NODE_CLASS_MAPPINGS at the root)."""
+    return getattr(pack, "NODE_CLASS_MAPPINGS", None) or pack.nodes.NODE_CLASS_MAPPINGS
+
+
+def call(cls, *args) -> tuple:
+    """A node's outputs, whichever schema it is written in."""
+    if hasattr(cls, "define_schema"):
+        return tuple(cls.execute(*args).result)
+    return getattr(cls(), cls.FUNCTION)(*args)
+
+
 def build_flux(arch: str):
     import torch
     import comfy.model_management
@@ -138,13 +151,13 @@ def run_sampler(pack, model, latent, cond, steps, mode, plan, multiscale, sync, 
     timer = ModelCallTimer(sync)
     timed = model.clone()
     timed.set_model_unet_function_wrapper(timer)
-    sampler = pack.NODE_CLASS_MAPPINGS["TwinCropFusionSampler"]()
+    sampler = pack_nodes(pack)["TwinCropFusionSampler"]
     sync()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    sampler.sample(timed, 0, steps, 5.0, "euler", "normal", cond[0], cond[1], latent, 1.0, mode, 1.0, 0.5,
-                   view_batch_size, plan, multiscale)
+    call(sampler, timed, 0, steps, 5.0, "euler", "normal", cond[0], cond[1], latent, 1.0, mode, 1.0, 0.5,
+         view_batch_size, plan, multiscale)
     sync()
     wall = time.perf_counter() - start
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None

@@ -60,15 +60,15 @@ def main():
                 cfg = 1.0 if msd else 5.0
                 outs = []
                 for pack in (other, ours):
-                    nodes = pack.NODE_CLASS_MAPPINGS
-                    plan = nodes["CrossSamplingScheduler"]().plan(128, 32, cross, 0, False)[0]
-                    multiscale = nodes["MultiScaleGuidance"]().configure(2, 10.0, "cosine", "bilinear")[0] \
+                    nodes = bench.pack_nodes(pack)
+                    plan = bench.call(nodes["CrossSamplingScheduler"], 128, 32, cross, 0, False)[0]
+                    multiscale = bench.call(nodes["MultiScaleGuidance"], 2, 10.0, "cosine", "bilinear")[0] \
                         if msd else None
                     latent = {"samples": torch.zeros(1, 4, height, 48)}
                     with torch.inference_mode():
-                        outs.append(nodes["TwinCropFusionSampler"]().sample(
-                            model, 3, args.steps, cfg, sampler_name, "karras", cond[0], cond[1], latent, 1.0, mode,
-                            1.0, 0.5, 4, plan, multiscale)[0]["samples"])
+                        outs.append(bench.call(
+                            nodes["TwinCropFusionSampler"], model, 3, args.steps, cfg, sampler_name, "karras",
+                            cond[0], cond[1], latent, 1.0, mode, 1.0, 0.5, 4, plan, multiscale)[0]["samples"])
                 gap = float((outs[1] - outs[0]).abs().max() / outs[0].abs().max())
                 print(f"{name:32} max relative difference {gap:.1e}", flush=True)
         finally:

@@ -70,7 +70,7 @@ def validate_multiscale(settings: MultiScaleSettings, height: int | None = None,
     if window is not None and height <= window and width <= window:
         raise ValueError(
             f"the latent ({height * scale}x{width * scale} px) fits in one window ({window * scale} px): it needs no "
-            f"lower resolution guide; use levels = 1 or remove the Multi-Scale Guidance node")
+            f"lower resolution guide; use levels = 1 or remove the Panorama Layout Guidance (MSD) node")
     if min(height, width) // factor < MIN_WINDOW:
         raise ValueError(
             f"levels = {settings.levels} shrinks the {height * scale}x{width * scale} px panorama to "

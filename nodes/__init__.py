@@ -1,30 +1,34 @@
+"""The pack's nodes, registered with ComfyUI the V3 way: ``comfy_entrypoint``
+returns an extension that lists them.  ``NODE_CLASS_MAPPINGS`` (node id ->
+class) is kept for the pack's own tools and tests."""
+
+from comfy_api.latest import ComfyExtension, io
+
 from .panorama_360 import (Panorama360Latent, PanoramaSeamlessDecode, PanoramaSeamlessEncode, PreviewPanorama360,
                            SavePanorama360)
 from .panorama_nodes import (CrossSamplingScheduler, MultiScaleGuidance, PanoramaLatent, TwinCropFusionSampler,
                              TwinDiffusionModel)
 
-NODE_CLASS_MAPPINGS = {
-    "PanoramaLatent": PanoramaLatent,
-    "CrossSamplingScheduler": CrossSamplingScheduler,
-    "TwinCropFusionSampler": TwinCropFusionSampler,
-    "TwinDiffusionModel": TwinDiffusionModel,
-    "MultiScaleGuidance": MultiScaleGuidance,
-    "Panorama360Latent": Panorama360Latent,
-    "PanoramaSeamlessDecode": PanoramaSeamlessDecode,
-    "PanoramaSeamlessEncode": PanoramaSeamlessEncode,
-    "SavePanorama360": SavePanorama360,
-    "PreviewPanorama360": PreviewPanorama360,
-}
+NODES: list[type[io.ComfyNode]] = [
+    PanoramaLatent,
+    CrossSamplingScheduler,
+    TwinCropFusionSampler,
+    TwinDiffusionModel,
+    MultiScaleGuidance,
+    Panorama360Latent,
+    PanoramaSeamlessDecode,
+    PanoramaSeamlessEncode,
+    SavePanorama360,
+    PreviewPanorama360,
+]
 
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "PanoramaLatent": "Panorama Latent",
-    "CrossSamplingScheduler": "Cross Sampling Scheduler",
-    "TwinCropFusionSampler": "TwinDiffusion Panorama Sampler",
-    "TwinDiffusionModel": "TwinDiffusion Panorama (model patch)",
-    "MultiScaleGuidance": "Multi-Scale Guidance (MSD)",
-    "Panorama360Latent": "360° Panorama Latent (2:1)",
-    "PanoramaSeamlessDecode": "VAE Decode (360 seamless)",
-    "PanoramaSeamlessEncode": "VAE Encode (360 seamless)",
-    "SavePanorama360": "Save 360 Panorama (viewer)",
-    "PreviewPanorama360": "Preview 360 Panorama (viewer)",
-}
+NODE_CLASS_MAPPINGS = {node.GET_SCHEMA().node_id: node for node in NODES}
+
+
+class PanoramaExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return NODES
+
+
+async def comfy_entrypoint() -> PanoramaExtension:
+    return PanoramaExtension()

@@ -144,10 +144,10 @@ def check_latent(model, samples: torch.Tensor, name: str = "latent_image") -> No
     if samples.shape[1] != channels and torch.count_nonzero(samples) > 0:
         raise ValueError(f"{name} has {samples.shape[1]} channels but the model expects {channels}: "
                          f"the latent comes from another model family; encode the image with this model's VAE "
-                         f"or make a new Panorama Latent for it")
+                         f"or make a new Empty Panorama Latent for it")
     if not torch.isfinite(samples).all():
         raise ValueError(f"{name} contains NaN or infinite values: check the node that produced it "
-                         f"(a VAE in fp16 can overflow; try --fp32-vae or a fresh Panorama Latent)")
+                         f"(a VAE in fp16 can overflow; try --fp32-vae or a fresh Empty Panorama Latent)")
 
 
 def check_conditioning(model, conds: dict, model_options: dict) -> None:
@@ -380,9 +380,9 @@ def warn_if_a_stage(sigmas: torch.Tensor, model_patcher) -> None:
         f"Panorama: this sampling run {where}, as one stage of a staged run does (KSamplerAdvanced with "
         f"start/end steps, SplitSigmas). Crop Fusion's tau and Cross Sampling's groups count this stage's "
         f"{len(sigmas) - 1} steps only, which moves the picture about 1 % away from one run of all steps. Connect "
-        f"the whole run's sigmas (BasicScheduler with the samplers' model, scheduler and steps) to the "
-        f"TwinDiffusion model patch's 'schedule' input to get one run's result. Nothing to do for img2img "
-        f"(denoise below 1) or a run meant to stand alone")
+        f"the whole run's sigmas (BasicScheduler with the samplers' model, scheduler and steps) to the 'schedule' "
+        f"input of Sample as Panorama (model patch) to get one run's result. Nothing to do for img2img (denoise "
+        f"below 1) or a run meant to stand alone")
 
 
 def replaced_by_context_windows(handler) -> str:

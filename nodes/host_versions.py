@@ -6,6 +6,7 @@ ComfyUI's extension points, which pass on arguments they do not know.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import sys
 
@@ -76,3 +77,14 @@ class DifferentiableKernels:
                 management.in_training = before
             for namespace, name, original in originals:
                 setattr(namespace, name, original)
+
+
+def schema(**fields):
+    """ComfyUI's V3 node schema, with the fields this host's version knows.
+    v0.3.64's ``io.Schema`` has no ``search_aliases`` (its node search then
+    matches names and descriptions only); newer fields are left out the
+    same way rather than refused."""
+    from comfy_api.latest import io
+
+    known = {field.name for field in dataclasses.fields(io.Schema)}
+    return io.Schema(**{name: value for name, value in fields.items() if name in known})

@@ -38,9 +38,9 @@ import torch
 import comfy.model_management
 
 MULTISCALE_ON_MULTIGPU = (
-    "Multi-Scale Guidance (MSD) cannot sample a model prepared by ComfyUI's 'MultiGPU CFG Split' node "
+    "Panorama Layout Guidance (MSD) cannot sample a model prepared by ComfyUI's 'MultiGPU CFG Split' node "
     "(MultiGPU_WorkUnits): ComfyUI evaluates such a model under torch.no_grad on every GPU, and MSD's gradient "
-    "step needs gradients. Disconnect the Multi-Scale Guidance input (TwinDiffusion and MultiDiffusion panoramas "
+    "step needs gradients. Disconnect the Panorama Layout Guidance (MSD) input (TwinDiffusion and MultiDiffusion panoramas "
     "do run on all GPUs), or take the MultiGPU CFG Split node out of the model's path (MSD then runs on one GPU)")
 
 

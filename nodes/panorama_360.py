@@ -15,46 +15,53 @@ from PIL.PngImagePlugin import PngInfo
 
 import folder_paths
 from comfy.cli_args import args
+from comfy_api.latest import io
 
 from ..fusion.wrap import equirect_band, unpad, wrap_pad
 from .adapter import latent_grid
+from .host_versions import schema
 from .panorama_nodes import CATEGORY as PANORAMA_CATEGORY, MAX_RESOLUTION, empty_latent
 
 CATEGORY = f"{PANORAMA_CATEGORY}/360"
+SEARCH = ["360", "equirectangular", "panorama", "spherical", "vr", "photo sphere", "hdri"]
 PADDING_TOOLTIP = ("Pixels taken from the opposite edge on each side as the codec's context, cropped off "
                    "afterwards. The VAE then treats the borders like the inside of the image, so the two ends "
                    "meet without a seam. 0 = plain, with ComfyUI's zero padding (visible seam).")
 
 
-class Panorama360Latent:
+class Panorama360Latent(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "The model the panorama is for: sets the channel count and, for "
-                                           "height 0, the size."}),
-            "height": ("INT", {"default": 0, "min": 0, "max": MAX_RESOLUTION // 2, "step": 8, "tooltip":
-                       "Height in pixels, 180 degrees from pole to pole; the width is twice it (360 degrees). "
-                       "0 = the model's native window (SD1.5: 1024x512, SDXL/SD3/Flux: 2048x1024). Taller than "
-                       "the window needs windows in both directions: add Multi-Scale Guidance for one layout."}),
-            "batch_size": ("INT", {"default": 1, "min": 1, "max": 64,
-                                   "tooltip": "Number of panoramas, each with its own noise."}),
-        }}
+    def define_schema(cls):
+        return schema(
+            node_id="Panorama360Latent",
+            display_name="Empty 360° Panorama Latent",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "empty latent", "2:1"],
+            description=("An empty latent for a full 360x180-degree (equirectangular, 2:1) panorama at the model's "
+                         "size. Sample it with Panorama Windows (Cross Sampling) set to wrap_around, decode it "
+                         "with VAE Decode (360 seamless) and look at it in Preview / Save 360 Panorama."),
+            inputs=[
+                io.Model.Input("model", tooltip=("The model the panorama is for: sets the channel count and, for "
+                                                 "height 0, the size.")),
+                io.Int.Input("height", default=0, min=0, max=MAX_RESOLUTION // 2, step=8, tooltip=(
+                    "Height in pixels, 180 degrees from pole to pole; the width is twice it (360 degrees). 0 = the "
+                    "model's native window (SD1.5: 1024x512, SDXL/SD3/Flux: 2048x1024). Taller than the window "
+                    "needs windows in both directions: add Panorama Layout Guidance (MSD) for one layout.")),
+                io.Int.Input("batch_size", default=1, min=1, max=64,
+                             tooltip="Number of panoramas, each with its own noise."),
+            ],
+            outputs=[io.Latent.Output(display_name="LATENT", tooltip=(
+                         "An empty 2:1 equirectangular latent; sample it with wrap_around on.")),
+                     io.Int.Output(display_name="width", tooltip="Its width in pixels."),
+                     io.Int.Output(display_name="height", tooltip="Its height in pixels.")],
+        )
 
-    RETURN_TYPES = ("LATENT", "INT", "INT")
-    RETURN_NAMES = ("LATENT", "width", "height")
-    OUTPUT_TOOLTIPS = ("An empty 2:1 equirectangular latent; sample it with wrap_around on.",
-                       "Its width in pixels.", "Its height in pixels.")
-    FUNCTION = "generate"
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("An empty latent for a full 360x180-degree (equirectangular, 2:1) panorama at the model's "
-                   "size. Sample it with a Cross Sampling Scheduler with wrap_around on, decode it with "
-                   "VAE Decode (360 seamless) and look at it in Preview / Save 360 Panorama.")
-
-    def generate(self, model, height, batch_size=1):
+    @classmethod
+    def execute(cls, model, height, batch_size=1) -> io.NodeOutput:
         grid = latent_grid(model)
         latent_h = grid.to_latent(height, "height") if height else grid.native
-        return (empty_latent(model, batch_size, latent_h, 2 * latent_h), 2 * latent_h * grid.scale,
-                latent_h * grid.scale)
+        return io.NodeOutput(empty_latent(model, batch_size, latent_h, 2 * latent_h), 2 * latent_h * grid.scale,
+                             latent_h * grid.scale)
 
 
 def check_decode_input(latent, vae) -> None:
@@ -90,29 +97,36 @@ def _padding_columns(pixels: int, compression: int, width: int) -> int:
     return min(math.ceil(pixels / compression), width)
 
 
-class PanoramaSeamlessDecode:
+def padding_input() -> io.Int.Input:
+    return io.Int.Input("wrap_padding", default=64, min=0, max=1024, step=8, tooltip=PADDING_TOOLTIP)
+
+
+class PanoramaSeamlessDecode(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "samples": ("LATENT", {"tooltip": "A wrap-around panorama latent (sampled with wrap_around on)."}),
-            "vae": ("VAE", {"tooltip": "The model's VAE."}),
-            "wrap_padding": ("INT", {"default": 64, "min": 0, "max": 1024, "step": 8, "tooltip": PADDING_TOOLTIP}),
-            "tile_size": ("INT", {"default": 0, "min": 0, "max": 4096, "step": 32, "tooltip":
-                          "0 decodes the whole panorama at once. Otherwise it is decoded in tiles of this many "
-                          "pixels, like VAE Decode (Tiled), for panoramas too large for the GPU's memory."}),
-            "overlap": ("INT", {"default": 64, "min": 0, "max": 4096, "step": 32,
-                                "tooltip": "Overlap of the tiles in pixels (tiled decoding only)."}),
-        }}
+    def define_schema(cls):
+        return schema(
+            node_id="PanoramaSeamlessDecode",
+            display_name="VAE Decode (360 seamless)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "vae decode", "seamless", "wrap"],
+            description=("VAE Decode for 360-degree panoramas: decodes the latent with columns from the opposite "
+                         "edge on both sides and crops them off, so the decoded image has no seam where its ends "
+                         "meet (a plain VAE Decode pads with zeros and leaves one)."),
+            inputs=[
+                io.Latent.Input("samples", tooltip="A wrap-around panorama latent (sampled with wrap_around on)."),
+                io.Vae.Input("vae", tooltip="The model's VAE."),
+                padding_input(),
+                io.Int.Input("tile_size", default=0, min=0, max=4096, step=32, tooltip=(
+                    "0 decodes the whole panorama at once. Otherwise it is decoded in tiles of this many pixels, "
+                    "like VAE Decode (Tiled), for panoramas too large for the GPU's memory.")),
+                io.Int.Input("overlap", default=64, min=0, max=4096, step=32,
+                             tooltip="Overlap of the tiles in pixels (tiled decoding only)."),
+            ],
+            outputs=[io.Image.Output(tooltip="The decoded panorama; its left and right edges join.")],
+        )
 
-    RETURN_TYPES = ("IMAGE",)
-    OUTPUT_TOOLTIPS = ("The decoded panorama; its left and right edges join.",)
-    FUNCTION = "decode"
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("VAE Decode for 360-degree panoramas: decodes the latent with columns from the opposite edge "
-                   "on both sides and crops them off, so the decoded image has no seam where its ends meet "
-                   "(a plain VAE Decode pads with zeros and leaves one).")
-
-    def decode(self, samples, vae, wrap_padding, tile_size=0, overlap=64):
+    @classmethod
+    def execute(cls, samples, vae, wrap_padding, tile_size=0, overlap=64) -> io.NodeOutput:
         latent = samples["samples"]
         check_decode_input(latent, vae)
         compression = vae.spacial_compression_decode()
@@ -127,26 +141,29 @@ class PanoramaSeamlessDecode:
         if images.ndim == 5:
             images = images.reshape(-1, *images.shape[-3:])
         scale = images.shape[2] // padded.shape[-1]
-        return (unpad(images, cols * scale, dim=2),)
+        return io.NodeOutput(unpad(images, cols * scale, dim=2))
 
 
-class PanoramaSeamlessEncode:
+class PanoramaSeamlessEncode(io.ComfyNode):
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "pixels": ("IMAGE", {"tooltip": "A 360-degree panorama (its left and right edges join)."}),
-            "vae": ("VAE", {"tooltip": "The model's VAE."}),
-            "wrap_padding": ("INT", {"default": 64, "min": 0, "max": 1024, "step": 8, "tooltip": PADDING_TOOLTIP}),
-        }}
+    def define_schema(cls):
+        return schema(
+            node_id="PanoramaSeamlessEncode",
+            display_name="VAE Encode (360 seamless)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "vae encode", "seamless", "wrap", "img2img"],
+            description=("VAE Encode for 360-degree panoramas (img2img, upscaling): encodes the image with columns "
+                         "from the opposite edge on both sides and crops them off, so the latent's two ends join."),
+            inputs=[
+                io.Image.Input("pixels", tooltip="A 360-degree panorama (its left and right edges join)."),
+                io.Vae.Input("vae", tooltip="The model's VAE."),
+                padding_input(),
+            ],
+            outputs=[io.Latent.Output(tooltip="The latent, for img2img of the panorama with wrap_around on.")],
+        )
 
-    RETURN_TYPES = ("LATENT",)
-    OUTPUT_TOOLTIPS = ("The latent, for img2img of the panorama with wrap_around on.",)
-    FUNCTION = "encode"
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("VAE Encode for 360-degree panoramas (img2img, upscaling): encodes the image with columns "
-                   "from the opposite edge on both sides and crops them off, so the latent's two ends join.")
-
-    def encode(self, pixels, vae, wrap_padding):
+    @classmethod
+    def execute(cls, pixels, vae, wrap_padding) -> io.NodeOutput:
         check_image(pixels, "pixels")
         compression = vae.spacial_compression_encode()
         width = pixels.shape[2] - pixels.shape[2] % compression
@@ -157,7 +174,7 @@ class PanoramaSeamlessEncode:
         pixels = pixels[:, :, :width, :3]
         cols = _padding_columns(wrap_padding, compression, width // compression)
         latent = vae.encode(wrap_pad(pixels, cols * compression, dim=2))
-        return ({"samples": unpad(latent, cols)},)
+        return io.NodeOutput({"samples": unpad(latent, cols)})
 
 
 def gpano_xmp(width: int, height: int) -> str:
@@ -177,90 +194,103 @@ def gpano_xmp(width: int, height: int) -> str:
 MAX_FILE_NAME = 255  # bytes: ext4, NTFS, APFS
 
 
-class SavePanorama360:
-    FORMATS = ["png", "jpeg"]
+FORMATS = ["png", "jpeg"]
 
-    def __init__(self):
-        self.output_dir = folder_paths.get_output_directory()
-        self.type = "output"
-        self.compress_level = 4
+
+def save_panoramas(images, filename_prefix: str, format: str, output_dir: str, kind: str, compress_level: int,
+                   prompt=None, extra_pnginfo=None) -> list[dict]:
+    """Writes each image with photo-sphere metadata (and, for png, the
+    workflow); returns what ComfyUI's frontend needs to show them."""
+    if format not in FORMATS:
+        raise ValueError(f"format = {format!r}: use one of {FORMATS}")
+    check_image(images, "images")
+    height, width = images.shape[1], images.shape[2]
+    try:
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, output_dir, width,
+                                                                               height)
+    except Exception as error:  # ComfyUI refuses paths outside its folder; the OS too long names
+        reason = str(error).strip().splitlines()[0].strip("* ").removeprefix("ERROR: ")
+        raise ValueError(f"filename_prefix = {filename_prefix!r} cannot be saved ({reason}): use a file name "
+                         f"(or subfolder/name) inside ComfyUI's output folder") from error
+    xmp = gpano_xmp(width, height)
+    results = []
+    for index, image in enumerate(images):
+        file = f"{name.replace('%batch_num%', str(index))}_{counter:05}_.{'jpg' if format == 'jpeg' else 'png'}"
+        if len(file.encode()) > MAX_FILE_NAME:
+            raise ValueError(f"filename_prefix makes a file name of {len(file.encode())} bytes ({file[:24]!r}...), "
+                             f"more than file systems allow ({MAX_FILE_NAME}): use a shorter prefix")
+        pixels = Image.fromarray(np.clip(255.0 * image.cpu().numpy(), 0, 255).astype(np.uint8))
+        path = os.path.join(folder, file)
+        if format == "jpeg":
+            pixels.convert("RGB").save(path, "JPEG", quality=95, xmp=xmp.encode())
+        else:
+            pixels.save(path, pnginfo=png_info(xmp, prompt, extra_pnginfo), compress_level=compress_level)
+        results.append({"filename": file, "subfolder": subfolder, "type": kind})
+        counter += 1
+    return results
+
+
+def png_info(xmp, prompt, extra_pnginfo) -> PngInfo:
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    if not args.disable_metadata:
+        if prompt is not None:
+            info.add_text("prompt", json.dumps(prompt))
+        for key, value in (extra_pnginfo or {}).items():
+            info.add_text(key, json.dumps(value))
+    return info
+
+
+VIEWER = "drag to look around, scroll to zoom, double-click to reset"
+
+
+class SavePanorama360(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="SavePanorama360",
+            display_name="Save 360 Panorama (viewer)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "save image", "viewer", "gpano", "xmp"],
+            description=("Saves 360-degree panoramas with photo-sphere (GPano) metadata, so 360 viewers show them "
+                         f"as a sphere, and shows them in the node: {VIEWER}."),
+            inputs=[
+                io.Image.Input("images", tooltip=("360-degree panoramas (equirectangular; a band around the horizon "
+                                                  "when less than half as high as wide).")),
+                io.String.Input("filename_prefix", default="panorama360", tooltip=(
+                    "The prefix for the files in ComfyUI's output folder; ComfyUI's %date:...% and %Node.widget% "
+                    "formatting works.")),
+                io.Combo.Input("format", options=FORMATS, default="png", tooltip=(
+                    "png keeps the workflow in the file. jpeg is what photo sites and phone galleries show as a "
+                    "360 photo. Both carry the photo-sphere (GPano) metadata.")),
+            ],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
+            is_output_node=True,
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "images": ("IMAGE", {"tooltip": "360-degree panoramas (equirectangular; a band around the horizon "
-                                            "when less than half as high as wide)."}),
-            "filename_prefix": ("STRING", {"default": "panorama360", "tooltip":
-                                "The prefix for the files in ComfyUI's output folder; ComfyUI's %date:...% and "
-                                "%Node.widget% formatting works."}),
-            "format": (cls.FORMATS, {"default": "png", "tooltip":
-                       "png keeps the workflow in the file. jpeg is what photo sites and phone galleries "
-                       "show as a 360 photo. Both carry the photo-sphere (GPano) metadata."}),
-        }, "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
-
-    RETURN_TYPES = ()
-    OUTPUT_NODE = True
-    FUNCTION = "save"
-    CATEGORY = CATEGORY
-    DESCRIPTION = ("Saves 360-degree panoramas with photo-sphere (GPano) metadata, so 360 viewers show them as "
-                   "a sphere, and shows them in the node: drag to look around, scroll to zoom, double-click "
-                   "to reset.")
-
-    def save(self, images, filename_prefix="panorama360", format="png", prompt=None, extra_pnginfo=None):
-        if format not in self.FORMATS:
-            raise ValueError(f"format = {format!r}: use one of {self.FORMATS}")
-        check_image(images, "images")
-        height, width = images.shape[1], images.shape[2]
-        try:
-            folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
-                filename_prefix, self.output_dir, width, height)
-        except Exception as error:  # ComfyUI refuses paths outside its folder; the OS too long names
-            reason = str(error).strip().splitlines()[0].strip("* ").removeprefix("ERROR: ")
-            raise ValueError(f"filename_prefix = {filename_prefix!r} cannot be saved ({reason}): use a file name "
-                             f"(or subfolder/name) inside ComfyUI's output folder") from error
-        xmp = gpano_xmp(width, height)
-        results = []
-        for index, image in enumerate(images):
-            file = f"{name.replace('%batch_num%', str(index))}_{counter:05}_.{'jpg' if format == 'jpeg' else 'png'}"
-            if len(file.encode()) > MAX_FILE_NAME:
-                raise ValueError(f"filename_prefix makes a file name of {len(file.encode())} bytes ({file[:24]!r}...), "
-                                 f"more than file systems allow ({MAX_FILE_NAME}): use a shorter prefix")
-            pixels = Image.fromarray(np.clip(255.0 * image.cpu().numpy(), 0, 255).astype(np.uint8))
-            path = os.path.join(folder, file)
-            if format == "jpeg":
-                pixels.convert("RGB").save(path, "JPEG", quality=95, xmp=xmp.encode())
-            else:
-                pixels.save(path, pnginfo=self._png_info(xmp, prompt, extra_pnginfo),
-                            compress_level=self.compress_level)
-            results.append({"filename": file, "subfolder": subfolder, "type": self.type})
-            counter += 1
-        return {"ui": {"images": results}}
-
-    @staticmethod
-    def _png_info(xmp, prompt, extra_pnginfo) -> PngInfo:
-        info = PngInfo()
-        info.add_itxt("XML:com.adobe.xmp", xmp)
-        if not args.disable_metadata:
-            if prompt is not None:
-                info.add_text("prompt", json.dumps(prompt))
-            for key, value in (extra_pnginfo or {}).items():
-                info.add_text(key, json.dumps(value))
-        return info
+    def execute(cls, images, filename_prefix="panorama360", format="png") -> io.NodeOutput:
+        results = save_panoramas(images, filename_prefix, format, folder_paths.get_output_directory(), "output", 4,
+                                 cls.hidden.prompt, cls.hidden.extra_pnginfo)
+        return io.NodeOutput(ui={"images": results})
 
 
-class PreviewPanorama360(SavePanorama360):
-    def __init__(self):
-        self.output_dir = folder_paths.get_temp_directory()
-        self.type = "temp"
-        self.compress_level = 1
+class PreviewPanorama360(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="PreviewPanorama360",
+            display_name="Preview 360 Panorama (viewer)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "preview image", "viewer"],
+            description=f"Shows 360-degree panoramas as a sphere in the node ({VIEWER}), without saving them.",
+            inputs=[io.Image.Input("images", tooltip="360-degree panoramas to look at.")],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
+            is_output_node=True,
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"images": ("IMAGE", {"tooltip": "360-degree panoramas to look at."})},
-                "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}}
-
-    DESCRIPTION = ("Shows 360-degree panoramas as a sphere in the node (drag to look around, scroll to zoom, "
-                   "double-click to reset), without saving them.")
-
-    def save(self, images, prompt=None, extra_pnginfo=None):
-        return super().save(images, "panorama360_preview", "png", prompt, extra_pnginfo)
+    def execute(cls, images) -> io.NodeOutput:
+        results = save_panoramas(images, "panorama360_preview", "png", folder_paths.get_temp_directory(), "temp", 1,
+                                 cls.hidden.prompt, cls.hidden.extra_pnginfo)
+        return io.NodeOutput(ui={"images": results})

@@ -77,7 +77,7 @@ class Graph:
 
 def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, note, multiscale=None,
                    equirect=False):
-    """Checkpoint -> prompts -> Panorama Latent -> (window plan) -> panorama
+    """Checkpoint -> prompts -> Empty Panorama Latent -> (window plan) -> panorama
     sampler -> VAE decode -> save."""
     g = Graph()
     ckpt_node = checkpoint(g, ckpt)
@@ -89,7 +89,7 @@ def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, n
 def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sampler_widgets, note,
                          plan_widgets=(0, 0, 2, 0, False), multiscale=None, x=1240, equirect=False, vae=None,
                          prefix="panorama"):
-    """The common tail: the latent, window plan (and Multi-Scale Guidance),
+    """The common tail: the latent, window plan (and layout guidance, MSD),
     the sampler fed the given conditioning, decode, save; the note under the
     plan.  ``equirect``: a 2:1 360-degree latent at the model's size, decoded
     seamlessly and saved for (and shown in) the 360 viewer.  The model is
@@ -363,9 +363,9 @@ def main():
         SD15,
         "a photo of a mountain range at sunrise, snowy peaks, pine forest, lake, highly detailed",
         2048, 512, twin_sampler(), [0, 0, 2, 0, False],
-        "## TwinDiffusion panorama (SD1.5, 512x2048)\n\nPanorama Latent makes a 512x2048 latent; the "
-        "Cross Sampling Scheduler plans 512 px windows with the paper's 128 px view stride and c = 2 "
-        "interleaved groups; the TwinDiffusion sampler runs Crop Fusion (lambda 1, tau 0.5).\n\n"
+        "## TwinDiffusion panorama (SD1.5, 512x2048)\n\nEmpty Panorama Latent makes a 512x2048 latent; "
+        "Panorama Windows (Cross Sampling) plans 512 px windows with the paper's 128 px view stride and c = 2 "
+        "interleaved groups; KSampler (Panorama) runs TwinDiffusion's Crop Fusion (lambda 1, tau 0.5).\n\n"
         "Set mode to `multidiffusion` to compare with the baseline.",
     ).save("twin_panorama_sd15.json")
     panorama_graph(
@@ -388,7 +388,7 @@ def main():
         SD15,
         "360 degree equirectangular panorama of a quiet village square, cobblestones, cafes, trees, blue sky",
         0, 0, twin_sampler(), [0, 0, 2, 0, True],
-        "## 360-degree panorama (SD1.5, 1024x512)\n\n360° Panorama Latent makes a 2:1 equirectangular "
+        "## 360-degree panorama (SD1.5, 1024x512)\n\nEmpty 360° Panorama Latent makes a 2:1 equirectangular "
         "latent at the model's size (360 by 180 degrees). `wrap_around` makes its width a circle: windows "
         "run over the right edge into the left, so the ends join.\n\nVAE Decode (360 seamless) decodes "
         "with the opposite edge as context, so no seam appears where a plain VAE Decode would leave one. "
@@ -402,7 +402,7 @@ def main():
         "a vast fantasy castle on a cliff above the sea, waterfalls, dramatic clouds, highly detailed",
         4096, 1024, twin_sampler(mode="multidiffusion"), [0, 0, 1, 0, False],
         "## Multi-Scale Diffusion (SD1.5, 1024x4096)\n\nTwice the model's height and eight times its width. "
-        "Multi-Scale Guidance runs a half-resolution MultiDiffusion pass each step and pulls every "
+        "Panorama Layout Guidance (MSD) runs a half-resolution MultiDiffusion pass each step and pulls every "
         "full-resolution window towards its layout by one gradient step (omega 10, cosine decay), so the "
         "panorama stays one scene instead of a grid of tiles. Expect about 4x the time of plain "
         "MultiDiffusion. Set mode to twindiffusion and cross_count to 2 to combine it with TwinDiffusion.",

@@ -473,10 +473,13 @@ def register_test_nodes(mappings: dict) -> None:
         nodes.NODE_DISPLAY_NAME_MAPPINGS.setdefault(name, name)
 
 
-def call_node(name: str, **inputs) -> tuple:
-    """A node's outputs for ``inputs``, called as ComfyUI's executor calls
+def call_node(name: str, *args, hidden: Optional[dict] = None, **inputs):
+    """A node's outputs for its inputs, called as ComfyUI's executor calls
     it (under inference mode), whichever schema the node is written in:
-    V1 (``FUNCTION``) or V3 (``execute`` classmethod, ``io.NodeOutput``)."""
+    V1 (``FUNCTION``) or V3 (``execute`` classmethod, ``io.NodeOutput``).
+    ``hidden``: the hidden inputs ({"prompt": ..., "extra_pnginfo": ...}),
+    which a V3 node reads from its class as the executor sets them.  A tuple
+    of outputs, or an output node's {"ui": ...}."""
     boot_comfyui()
     import nodes
     import torch
@@ -484,9 +487,33 @@ def call_node(name: str, **inputs) -> tuple:
     cls = nodes.NODE_CLASS_MAPPINGS[name]
     with torch.inference_mode():
         if hasattr(cls, "define_schema"):
-            out = cls.execute(**inputs)
-            return tuple(getattr(out, "result", out) or ())
-        return tuple(getattr(cls(), cls.FUNCTION)(**inputs))
+            from comfy_api.latest._io import Hidden, HiddenHolder
+
+            clone = type(cls.__name__, (cls,), {})  # as the executor's class clone
+            clone.hidden = HiddenHolder.from_dict({Hidden(f"{k.upper()}"): v for k, v in (hidden or {}).items()})
+            out = clone.execute(*args, **inputs)
+            result = getattr(out, "result", out)
+            if not result and getattr(out, "ui", None) is not None:
+                ui = out.ui if isinstance(out.ui, dict) else out.ui.as_dict()
+                return {"ui": ui}
+            return tuple(result or ())
+        out = getattr(cls(), cls.FUNCTION)(*args, **inputs, **(hidden or {}))
+        return out if isinstance(out, dict) else tuple(out)
+
+
+class NodeCaller:
+    """``node(name).any_function(...)``: calls the node as ComfyUI does
+    (``call_node``), whatever its schema and function name."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, function: str):
+        return lambda *args, **kwargs: call_node(self.name, *args, **kwargs)
+
+
+def node(name: str) -> NodeCaller:
+    return NodeCaller(name)
 
 
 def node_defaults(name: str, given: Optional[dict] = None) -> dict:

@@ -48,7 +48,7 @@ def family(request, dit_files):
 
 def node(name):
     import nodes
-    return nodes.NODE_CLASS_MAPPINGS[name]()
+    return harness.node(name)
 
 
 def geometry(kind):

@@ -31,7 +31,7 @@ H, W = 16, 48  # latent: windows of 16 at stride 8 -> five windows
 
 def node(name):
     import nodes
-    return nodes.NODE_CLASS_MAPPINGS[name]()
+    return harness.node(name)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -165,8 +165,8 @@ def test_c_multiscale_on_multigpu_says_what_to_disconnect(sd15, split_model):
         with pytest.raises(ValueError) as error:
             run()
         message = str(error.value)
-        assert "MultiGPU CFG Split" in message and "Multi-Scale Guidance" in message
-        assert "Disconnect the Multi-Scale Guidance input" in message and "MultiGPU CFG Split node out" in message
+        assert "MultiGPU CFG Split" in message and "Panorama Layout Guidance (MSD)" in message
+        assert "Disconnect the Panorama Layout Guidance (MSD) input" in message and "MultiGPU CFG Split node out" in message
     # where a sampler never let the patch see the run begin, the evaluation refuses it too
     handler = patched(split_model, multiscale=ms).model_options["context_handler"]
     assert isinstance(handler, adapter.PanoramaContextHandler)

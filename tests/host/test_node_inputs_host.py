@@ -2,7 +2,7 @@
 ComfyUI's own validation and executor.
 
 The cases are generated from each node's ``INPUT_TYPES`` (all of
-``NODE_CLASS_MAPPINGS`` in ``nodes/__init__.py``), so they follow the nodes
+every node the pack registers with ComfyUI), so they follow the nodes
 when inputs change or the nodes move to ComfyUI's V3 schema (V3 nodes still
 expose ``INPUT_TYPES``):
 
@@ -41,7 +41,6 @@ one case per VAE input runs the checkpoint's own VAE.
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import threading
@@ -653,13 +652,8 @@ def node_cases(node: str, cls) -> List[Case]:
 
 
 def _pack_node_names() -> List[str]:
-    """The keys of NODE_CLASS_MAPPINGS in nodes/__init__.py, read without importing it."""
-    tree = ast.parse((harness.REPO_ROOT / "nodes" / "__init__.py").read_text())
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and any(getattr(t, "id", None) == "NODE_CLASS_MAPPINGS"
-                                                for t in stmt.targets):
-            return [ast.literal_eval(key) for key in stmt.value.keys]
-    raise AssertionError("nodes/__init__.py has no NODE_CLASS_MAPPINGS dict")
+    """Every node the pack registered when ComfyUI loaded it."""
+    return list(harness.boot_comfyui().pack_nodes)
 
 
 def all_cases(config) -> List:

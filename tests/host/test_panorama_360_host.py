@@ -54,7 +54,7 @@ def test_seamless_decode_closes_the_seam_a_plain_decode_leaves(seed, comfy, sd15
     vae = sd15[2]
     latent = wrap_latent(seed=seed)
     plain = nodes.VAEDecode().decode(vae, {"samples": latent})[0]
-    seamless = harness.pack_module("nodes.panorama_360").PanoramaSeamlessDecode().decode({"samples": latent}, vae, 64)[0]
+    seamless = harness.node("PanoramaSeamlessDecode").decode({"samples": latent}, vae, 64)[0]
     assert seamless.shape == plain.shape == (1, 128, 512, 3)
     there, around = interior_steps_at_the_seam(lambda s: nodes.VAEDecode().decode(vae, s), latent)
     print(f"\nseed {seed}: step across the seam: plain decode {seam_step(plain):.4f}, seamless "
@@ -69,7 +69,7 @@ def test_seamless_decode_tiled_keeps_the_seam_closed(comfy, sd15):
     import nodes
     vae = sd15[2]
     latent = wrap_latent()
-    tiled = harness.pack_module("nodes.panorama_360").PanoramaSeamlessDecode().decode(
+    tiled = harness.node("PanoramaSeamlessDecode").decode(
         {"samples": latent}, vae, 64, tile_size=256, overlap=64)[0]
     # The reference is tiled too: tile borders make steps of their own.
     _, around = interior_steps_at_the_seam(lambda s: nodes.VAEDecodeTiled().decode(vae, s, 256, 64), latent)
@@ -81,16 +81,15 @@ def test_zero_padding_is_the_plain_decode(comfy, sd15):
     import nodes
     latent = {"samples": wrap_latent()}
     plain = nodes.VAEDecode().decode(sd15[2], latent)[0]
-    same = harness.pack_module("nodes.panorama_360").PanoramaSeamlessDecode().decode(latent, sd15[2], 0)[0]
+    same = harness.node("PanoramaSeamlessDecode").decode(latent, sd15[2], 0)[0]
     assert torch.equal(plain, same)
 
 
 @torch.inference_mode()
 def test_seamless_encode_keeps_the_latent_periodic(comfy, sd15):
-    mod = harness.pack_module("nodes.panorama_360")
     vae = sd15[2]
-    image = mod.PanoramaSeamlessDecode().decode({"samples": wrap_latent()}, vae, 64)[0]
-    seamless = mod.PanoramaSeamlessEncode().encode(image, vae, 64)[0]["samples"]
+    image = harness.node("PanoramaSeamlessDecode").decode({"samples": wrap_latent()}, vae, 64)[0]
+    seamless = harness.node("PanoramaSeamlessEncode").encode(image, vae, 64)[0]["samples"]
     import nodes
     plain = nodes.VAEEncode().encode(vae, image)[0]["samples"]
     assert seamless.shape == plain.shape == (1, 4, 16, 64)
@@ -101,7 +100,7 @@ def test_seamless_encode_keeps_the_latent_periodic(comfy, sd15):
 
 
 def test_360_latent_is_two_to_one_at_the_models_size(comfy, sd15):
-    node = harness.pack_module("nodes.panorama_360").Panorama360Latent()
+    node = harness.node("Panorama360Latent")
     latent, width, height = node.generate(sd15[0], 0, 2)
     assert latent["samples"].shape == (2, 4, 64, 128) and (width, height) == (1024, 512)
     latent, width, height = node.generate(sd15[0], 256)
@@ -114,9 +113,9 @@ def test_360_latent_is_two_to_one_at_the_models_size(comfy, sd15):
 def test_save_writes_photo_sphere_metadata(fmt, comfy):
     from PIL import Image
     import folder_paths
-    mod = harness.pack_module("nodes.panorama_360")
     images = torch.rand(2, 64, 256, 3)
-    ui = mod.SavePanorama360().save(images, "test360", fmt, prompt={"1": {}}, extra_pnginfo={"workflow": {}})["ui"]
+    ui = harness.call_node("SavePanorama360", images, "test360", fmt,
+                           hidden={"prompt": {"1": {}}, "extra_pnginfo": {"workflow": {}}})["ui"]
     assert len(ui["images"]) == 2
     entry = ui["images"][0]
     path = os.path.join(folder_paths.get_output_directory(), entry["subfolder"], entry["filename"])
@@ -130,15 +129,14 @@ def test_save_writes_photo_sphere_metadata(fmt, comfy):
         assert 'GPano:FullPanoHeightPixels="128"' in xmp and 'GPano:CroppedAreaTopPixels="32"' in xmp
         if fmt == "png":
             assert "workflow" in saved.info
-    preview = mod.PreviewPanorama360().save(images[:1])["ui"]["images"]
+    preview = harness.call_node("PreviewPanorama360", images[:1])["ui"]["images"]
     assert preview[0]["type"] == "temp"
 
 
 def test_bad_inputs_name_the_input(comfy, sd15):
-    mod = harness.pack_module("nodes.panorama_360")
     with pytest.raises(ValueError, match="samples has shape"):
-        mod.PanoramaSeamlessDecode().decode({"samples": torch.zeros(1, 4, 2, 8, 8)}, sd15[2], 64)
+        harness.node("PanoramaSeamlessDecode").decode({"samples": torch.zeros(1, 4, 2, 8, 8)}, sd15[2], 64)
     with pytest.raises(ValueError, match="pixels is 4x4"):
-        mod.PanoramaSeamlessEncode().encode(torch.zeros(1, 4, 4, 3), sd15[2], 64)
+        harness.node("PanoramaSeamlessEncode").encode(torch.zeros(1, 4, 4, 3), sd15[2], 64)
     with pytest.raises(ValueError, match="format = 'gif'"):
-        mod.SavePanorama360().save(torch.zeros(1, 8, 16, 3), "x", "gif")
+        harness.node("SavePanorama360").save(torch.zeros(1, 8, 16, 3), "x", "gif")

@@ -19,6 +19,8 @@ import harness
 pytestmark = pytest.mark.host
 
 WORKFLOWS = sorted((harness.REPO_ROOT / "example_workflows").glob("*.json"))
+# The templates as saved with the V1 nodes (before the V3 schema, pack 0.2.0): they must load and run unchanged.
+SAVED_V1 = sorted((harness.HERE / "v1_nodes" / "templates").glob("*.json"))
 SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
 
 
@@ -35,7 +37,7 @@ def sd15(comfy, tiny_checkpoints):
 
 def sampler(comfy):
     import nodes
-    return nodes.NODE_CLASS_MAPPINGS["TwinCropFusionSampler"]()
+    return harness.node("TwinCropFusionSampler")
 
 
 def run_panorama(comfy, model, positive, negative, latent, *, steps=2, sampler_name="euler",
@@ -48,7 +50,7 @@ def run_panorama(comfy, model, positive, negative, latent, *, steps=2, sampler_n
 
 def plan(comfy, window=128, stride=32, c=1, cross=0, wrap=False):
     import nodes
-    return nodes.NODE_CLASS_MAPPINGS["CrossSamplingScheduler"]().plan(window, stride, c, cross, wrap)[0]
+    return harness.node("CrossSamplingScheduler").plan(window, stride, c, cross, wrap)[0]
 
 
 def test_pack_registers_its_nodes_with_tooltips_and_descriptions(comfy):
@@ -95,7 +97,8 @@ DIT_TEMPLATES = {
 }
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+@pytest.mark.parametrize("path", WORKFLOWS + SAVED_V1,
+                         ids=[p.stem for p in WORKFLOWS] + [f"saved_v1-{p.stem}" for p in SAVED_V1])
 def test_example_workflow_executes(path, comfy, tiny_checkpoints, workflow_inputs, request):
     workflow = json.loads(path.read_text())
     kind = "sdxl" if "sdxl" in path.stem else "sd15"
@@ -132,7 +135,7 @@ def test_example_workflow_executes(path, comfy, tiny_checkpoints, workflow_input
     if msd:
         layers = [m for m in harness.load_checkpoint(tiny_checkpoints[kind])[0].model.diffusion_model.modules()
                   if hasattr(m, "weight_function")]
-        assert all(not any(getattr(f, "__name__", "") == "keep_grad_path" for f in m.weight_function)
+        assert all(not any(getattr(f, "__name__", "") in ("keep_grad_path", "own_copy") for f in m.weight_function)
                    for m in layers), "the gradient pass left weight functions behind"
 
 
@@ -178,7 +181,7 @@ def test_omega_zero_is_multidiffusion_on_a_real_model(comfy, sd15):
     import nodes
     model, positive, negative = sd15
     latent = {"samples": torch.zeros(1, 4, 32, 48)}
-    ms = nodes.NODE_CLASS_MAPPINGS["MultiScaleGuidance"]().configure(2, 0.0, "cosine", "bilinear")[0]
+    ms = harness.node("MultiScaleGuidance").configure(2, 0.0, "cosine", "bilinear")[0]
     md = run_panorama(comfy, model, positive, negative, latent, mode="multidiffusion", windows=plan(comfy))
     msd0 = run_panorama(comfy, model, positive, negative, latent, mode="multidiffusion", windows=plan(comfy),
                         multiscale=ms)
@@ -244,7 +247,7 @@ def test_multiscale_in_half_precision(dtype, comfy, sd15, tiny_checkpoints):
         model = comfy.sd.load_checkpoint_guess_config(path, output_vae=False, output_clip=False,
                                                       model_options={"dtype": dtype})[0]
     assert model.model.get_dtype() == dtype
-    ms = nodes.NODE_CLASS_MAPPINGS["MultiScaleGuidance"]().configure(2, 10.0, "cosine", "bilinear")[0]
+    ms = harness.node("MultiScaleGuidance").configure(2, 10.0, "cosine", "bilinear")[0]
     latent = {"samples": torch.zeros(1, 4, 32, 48)}
     out = run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy), multiscale=ms)
     assert out.shape == (1, 4, 32, 48) and torch.isfinite(out).all() and out.std() > 0
@@ -385,7 +388,7 @@ def test_bad_input_names_the_input(case, match, comfy, sd15):
         elif case == "nan":
             latent = {"samples": torch.full((1, 4, 16, 40), float("nan"))}
         elif case == "width":
-            mapping["PanoramaLatent"]().generate(model, 1001, 512, 1)
+            harness.node("PanoramaLatent").generate(model, 1001, 512, 1)
         elif case == "stride":
             plan(comfy, window=128, stride=256)
         elif case == "cross":
@@ -395,11 +398,11 @@ def test_bad_input_names_the_input(case, match, comfy, sd15):
         elif case == "tau":
             kwargs["tau"] = 2.0
         elif case == "omega":
-            mapping["MultiScaleGuidance"]().configure(2, -1.0, "cosine", "bilinear")
+            harness.node("MultiScaleGuidance").configure(2, -1.0, "cosine", "bilinear")
         elif case == "levels":
-            kwargs["multiscale"] = mapping["MultiScaleGuidance"]().configure(3, 10.0, "cosine", "bilinear")[0]
+            kwargs["multiscale"] = harness.node("MultiScaleGuidance").configure(3, 10.0, "cosine", "bilinear")[0]
         elif case == "one_window_msd":
             latent = {"samples": torch.zeros(1, 4, 16, 16)}
-            kwargs["multiscale"] = mapping["MultiScaleGuidance"]().configure(2, 10.0, "cosine", "bilinear")[0]
+            kwargs["multiscale"] = harness.node("MultiScaleGuidance").configure(2, 10.0, "cosine", "bilinear")[0]
         run_panorama(comfy, model, positive, negative, latent, windows=plan(comfy), **kwargs)
     assert_unpatched(model)

@@ -54,7 +54,7 @@ def gligen(sd15):
 
 def node(name):
     import nodes
-    return nodes.NODE_CLASS_MAPPINGS[name]()
+    return harness.node(name)
 
 
 def window_plan(window=128, stride=128, c=1, wrap=False):
