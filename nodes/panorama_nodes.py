@@ -258,7 +258,7 @@ class TwinCropFusionSampler(io.ComfyNode):
                                tooltip="Any ComfyUI scheduler."),
                 io.Conditioning.Input("positive", tooltip="What the panorama should show."),
                 io.Conditioning.Input("negative", tooltip="What it should not show."),
-                io.Latent.Input("latent_image", tooltip="A Panorama Latent, or an encoded image for img2img."),
+                io.Latent.Input("latent_image", tooltip="An Empty Panorama Latent, or an encoded image for img2img."),
                 io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Below 1 keeps part of the input latent (img2img)."),
                 *fusion_inputs(),

@@ -129,7 +129,7 @@ def panorama_latent(g, width, height, equirect=False):
 
 def scheduler(g, plan_widgets):
     return g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(plan_widgets),
-                  pos=(0, 540), size=(320, 180))
+                  pos=(0, 540), size=(360, 180))
 
 
 def decode_and_save(g, latent, vae, x, equirect=False, prefix="panorama"):

@@ -16,6 +16,12 @@ form the running frontend has rather than at its version number.
   them, and the frontend's missing-models UI (1.27: a dialog; 1.49: an error
   overlay leading to the Errors tab of the right side panel) lists each model
   it names, whose Download opens the template's download URL.
+* The node docs (web/docs/) and translations (locales/): the server serves
+  them (/extensions/<pack>/docs/, /i18n), the English locale says what the
+  nodes say, the docs panel (1.27: the node library's side bar; 1.49: the
+  Info tab of the right side panel, both opened by the selection toolbox's
+  info button) shows a node's page with its picture, and with Comfy.Locale =
+  zh the node names, the node search and the docs page are the Chinese ones.
 """
 
 from __future__ import annotations
@@ -402,3 +408,220 @@ def test_template_browser_lists_the_templates_and_opens_one(frontend):
     assert page.evaluate(f"{APP}.graph.nodes.find(n => n.type === 'SavePanorama360')"
                          ".widgets.some(w => w.name === 'panorama_360_viewer')"), "the 360 node without its viewer"
     assert not interaction_errors(page.errors[before:]), page.errors[before:]
+
+
+# ---------------------------------------------------------------------------
+# Node docs (web/docs/) and translations (locales/)
+# ---------------------------------------------------------------------------
+
+LOCALES = harness.REPO_ROOT / "locales"
+DOCS = harness.REPO_ROOT / "web" / "docs"
+PACK_NODES = list(json.loads((LOCALES / "en" / "nodeDefs.json").read_text(encoding="utf-8")))
+DOCS_NODE = "TwinCropFusionSampler"
+DOCS_PICTURE = "images/twin_panorama_sd15.jpg"
+# The English locale is the nodes' own text with the other nodes called by
+# their display names (the V3 schema may rename them in the code too).
+RENAMED = [("A Panorama Latent", "An Empty Panorama Latent"),
+           ("a Cross Sampling Scheduler", "Panorama Windows (Cross Sampling)"),
+           ("Cross Sampling Scheduler", "Panorama Windows (Cross Sampling)"),
+           ("Multi-Scale Guidance:", "Panorama Layout Guidance (MSD):"),
+           ("add Multi-Scale Guidance", "add Panorama Layout Guidance (MSD)"),
+           ("Preview / Save 360 Panorama", "Preview 360 Panorama (viewer) or Save 360 Panorama (viewer)")]
+HELP = "document.querySelector('.node-help-content')"
+# The docs panel's page: shown, its heading and its first picture (loaded).
+HELP_PAGE = f"""(() => {{
+  const help = {HELP};
+  if (!help || !help.getClientRects().length) return null;
+  const heading = help.querySelector('.markdown-content h1'), img = help.querySelector('.markdown-content img');
+  return heading && {{heading: heading.textContent.trim(), src: img?.getAttribute('src') ?? null,
+                      loaded: !!img && img.complete ? img.naturalWidth : 0}};
+}})()"""
+# The selection toolbox's info button, shown: its centre.
+INFO_BUTTON = """(() => {
+  const button = Array.from(document.querySelectorAll('[data-testid="info-button"]'))
+    .find(b => b.getClientRects().length);
+  const r = button?.getBoundingClientRect();
+  return r ? [r.x + r.width / 2, r.y + r.height / 2] : null;
+})()"""
+OPEN_DIALOG = "Array.from(document.querySelectorAll('[role=\"dialog\"]')).some(d => d.getClientRects().length)"
+
+
+def locale_file(language):
+    return json.loads((LOCALES / language / "nodeDefs.json").read_text(encoding="utf-8"))
+
+
+def renamed(text):
+    for old, new in RENAMED:
+        text = text.replace(old, new)
+    return text
+
+
+def docs_workflow():
+    return {
+        "last_node_id": 1, "last_link_id": 0, "version": 0.4, "groups": [], "config": {}, "links": [],
+        "extra": {"ds": {"scale": 1, "offset": [520, 220]}},
+        "nodes": [{"id": 1, "type": DOCS_NODE, "pos": [0, 0], "size": [340, 440], "flags": {}, "order": 0,
+                   "mode": 0, "inputs": [], "outputs": [], "properties": {},
+                   "widgets_values": [0, "fixed", 50, 7.5, "euler", "normal", 1.0, "twindiffusion", 1.0, 0.5, 4]}],
+    }
+
+
+def click(page, x, y):
+    for kind, buttons in (("mousePressed", 1), ("mouseReleased", 0)):
+        page.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", buttons=buttons, clickCount=1)
+
+
+def open_docs_panel(page, node_id=1):
+    """As a user opens it: a click on the node's title selects it, and the
+    selection toolbox's info button opens the node's docs (frontend 1.27: in
+    the node library's side bar; 1.49: the Info tab of the right side panel)."""
+    for _ in range(3):  # a dialog left open (e.g. by a failed test before) would take the click
+        if not page.evaluate(OPEN_DIALOG):
+            break
+        page.key("Escape")
+        page.sleep(0.5)
+    x, y = page.evaluate(f"""(() => {{
+      const node = {APP}.graph.getNodeById({node_id}), canvas = {APP}.canvas;
+      const [x, y] = canvas.ds.convertOffsetToCanvas([node.pos[0] + 60, node.pos[1] - LiteGraph.NODE_TITLE_HEIGHT / 2]);
+      const box = canvas.canvas.getBoundingClientRect();
+      return [x + box.left, y + box.top];
+    }})()""")
+    page.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+    click(page, x, y)
+    page.wait_for(f"Object.keys({APP}.canvas.selected_nodes ?? {{}}).includes('{node_id}')", 10, "the node selected")
+    click(page, *page.wait_for(INFO_BUTTON, 10, "the selection toolbox's info button"))
+    return page.wait_for(f"(() => {{ const p = {HELP_PAGE}; return p && p.loaded > 0 && p }})()", 20,
+                         "the docs panel showing the node's page with its picture")
+
+
+def close_docs_panel(page):
+    """1.27: the info button toggles the side bar; 1.49: the right side panel's
+    own toggle (the pressed button of the panel holding the page)."""
+    button = page.evaluate(INFO_BUTTON)
+    if button:
+        click(page, *button)
+        page.sleep(0.5)
+    page.evaluate(f"""(() => {{
+      for (let e = {HELP}; e && e.getClientRects().length; e = e.parentElement) {{
+        const toggle = e.querySelector('button[aria-pressed="true"]');
+        if (toggle) {{ toggle.click(); return true; }}
+      }}
+      return false;
+    }})()""")
+    page.wait_for(f"!{HELP_PAGE}", 10, "the docs panel closing")
+
+
+def docs_errors(errors):
+    """The frontend first asks for the page in the user's language
+    (docs/<node>/en.md), then takes docs/<node>.md: that 404 is expected."""
+    return [e for e in interaction_errors(errors)
+            if not ("/docs/" in e and "404" in e and e.rstrip().endswith("/en.md"))]
+
+
+def host_version(server):
+    return server.get_json("/system_stats")["system"]["comfyui_version"]
+
+
+def test_the_server_serves_the_node_docs_and_translations(frontend):
+    server, _ = frontend
+    served = server.get_json("/i18n")
+    for language in ("en", "zh", "ja"):
+        ours = locale_file(language)
+        assert {node: served[language]["nodeDefs"].get(node) for node in ours} == ours, language
+    assert served["zh"]["nodeCategories"]["panorama"] == "全景"
+    base = f"/extensions/{browser.PACK_DIR_NAME}/docs"
+    for node in PACK_NODES:
+        for path in (f"{node}.md", f"{node}/zh.md", f"{node}/ja.md"):
+            status, _, body = server.get(f"{base}/{path}")
+            assert status == 200 and body.decode("utf-8") == (DOCS / path).read_text(encoding="utf-8"), path
+    for picture in sorted((DOCS / "images").iterdir()):
+        status, content_type, body = server.get(f"{base}/images/{picture.name}")
+        assert status == 200 and content_type.startswith("image/") and body == picture.read_bytes(), picture.name
+
+
+def test_the_english_locale_says_what_the_nodes_say(frontend):
+    """The English locale overrides the nodes' own texts in the frontend: it
+    names the same inputs and outputs and says the same, other nodes called
+    by their display names."""
+    server, _ = frontend
+    info = server.get_json("/object_info")
+    for node, names in locale_file("en").items():
+        definition = info[node]
+        assert renamed(definition["description"]) == names["description"], node
+        inputs = {**definition["input"]["required"], **definition["input"].get("optional", {})}
+        expected = {}
+        for key, spec in inputs.items():
+            options = spec[1] if len(spec) > 1 else {}
+            expected[key] = {"name": key}
+            if options.get("tooltip"):
+                expected[key]["tooltip"] = renamed(options["tooltip"])
+            if options.get("control_after_generate"):
+                expected["control_after_generate"] = {"name": "control after generate"}
+        assert names["inputs"] == expected, node
+        outputs = {str(i): {"name": name, "tooltip": renamed(tooltip)} for i, (name, tooltip)
+                   in enumerate(zip(definition["output_name"], definition.get("output_tooltips") or []))}
+        assert names.get("outputs", {}) == outputs, node
+
+
+def test_docs_panel_shows_the_nodes_page(frontend):
+    server, page = frontend
+    before = len(page.errors)
+    load(page, docs_workflow())
+    shown = open_docs_panel(page)
+    assert shown["heading"] == locale_file("en")[DOCS_NODE]["display_name"]
+    # The picture's path is resolved against the pack's web/docs/.
+    assert shown["src"] == f"/extensions/{browser.PACK_DIR_NAME}/docs/{DOCS_PICTURE}", shown
+    from PIL import Image
+    assert shown["loaded"] == Image.open(DOCS / DOCS_PICTURE).width
+    text = page.evaluate(f"{HELP}.innerText")
+    for word in ("Crop Fusion", "Cross Sampling", "lam", "tau", "twin_panorama_sd15.json"):
+        assert word in text, word
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / f"docs-panel-{host_version(server)}.png").write_bytes(page.screenshot())
+    close_docs_panel(page)
+    assert not docs_errors(page.errors[before:]), page.errors[before:]
+
+
+def test_the_frontend_in_chinese_shows_the_translations(frontend):
+    """Comfy.Locale = zh: the node names (registered, on the node, in the node
+    search) and the docs panel's page are the Chinese ones."""
+    server, page = frontend
+    zh = locale_file("zh")
+    try:
+        set_setting(page, "Comfy.Locale", "zh")
+        page.open_comfyui(server.url)  # the frontend translates node names when it registers the nodes
+        before = len(page.errors)  # a start-up has noise of its own (1.49: "graph accessed before initialization")
+        titles = page.evaluate(f"Object.fromEntries({json.dumps(PACK_NODES)}"
+                               ".map(id => [id, LiteGraph.registered_node_types[id]?.title]))")
+        assert titles == {node: names["display_name"] for node, names in zh.items()}
+        load(page, docs_workflow())
+        assert page.evaluate(f"{APP}.graph.getNodeById(1).getTitle()") == zh[DOCS_NODE]["display_name"]
+        # The node search finds the nodes by their Chinese names.
+        page.evaluate(f"{APP}.extensionManager.command.execute('Workspace.SearchBox.Toggle').then(() => true)")
+        page.wait_for("document.activeElement?.tagName === 'INPUT'", 10, "the node search box")
+        page.call("Input.insertText", text="全景")
+        wanted = [zh[node]["display_name"] for node in (DOCS_NODE, "CrossSamplingScheduler", "PanoramaLatent")]
+        page.wait_for(f"""(() => {{
+          const shown = Array.from(document.querySelectorAll('[role="option"]')).map(e => e.innerText);
+          return {json.dumps(wanted)}.every(name => shown.some(text => text.includes(name)));
+        }})()""", 20, f"the node search listing {wanted}")
+        # Closed by its command, after the box lost focus: on 1.27, Escape removes the box while it has
+        # focus, and PrimeVue's AutoComplete then logs a TypeError from its change handler.
+        page.evaluate("document.activeElement?.blur(), true")
+        page.sleep(0.3)
+        if page.evaluate("!!document.querySelector('[role=\"option\"]')"):
+            page.evaluate(f"{APP}.extensionManager.command.execute('Workspace.SearchBox.Toggle').then(() => true)")
+        page.wait_for("!document.querySelector('[role=\"option\"]')", 10, "the node search closing")
+        # The docs panel takes docs/<node>/zh.md.
+        shown = open_docs_panel(page)
+        assert shown["heading"] == zh[DOCS_NODE]["display_name"]
+        assert "Crop Fusion（裁剪融合）" in page.evaluate(f"{HELP}.innerText")
+        SCREENSHOTS.mkdir(exist_ok=True)
+        (SCREENSHOTS / f"docs-panel-zh-{host_version(server)}.png").write_bytes(page.screenshot())
+        close_docs_panel(page)
+        assert not docs_errors(page.errors[before:]), page.errors[before:]
+    finally:
+        server.set_setting("Comfy.Locale", "en")
+        page.open_comfyui(server.url)
+    assert page.evaluate(f"LiteGraph.registered_node_types.{DOCS_NODE}.title") == \
+        locale_file("en")[DOCS_NODE]["display_name"]

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.host
 SAVED = json.loads((harness.HERE / "v1_nodes" / "input_types.json").read_text())
 KEYS = ("default", "min", "max", "step", "tooltip", "control_after_generate")
 # Tooltips name other nodes by what users see: the names the V3 nodes got.
-RENAMED = {"Cross Sampling Scheduler": "Panorama Windows (Cross Sampling)",
+RENAMED = {"A Panorama Latent": "An Empty Panorama Latent",
+           "Cross Sampling Scheduler": "Panorama Windows (Cross Sampling)",
            "Multi-Scale Guidance": "Panorama Layout Guidance (MSD)"}
 
 

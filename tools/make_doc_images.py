@@ -1,0 +1,54 @@
+"""Puts the pictures of the node docs (``web/docs/*.md``) where ComfyUI's docs
+panel can load them: ``web/docs/images/``.
+
+The docs panel resolves a relative image path against
+``/extensions/<pack folder>/docs/``, i.e. the pack's ``web/docs/`` (ComfyUI
+serves only the pack's WEB_DIRECTORY, ``web/``, under ``/extensions``), so the
+pictures have to live there; ``example_workflows/`` and ``docs/`` are not
+reachable from the panel.  This copies the small template thumbnails and the
+360 viewer screenshot unchanged (``tests/test_node_docs.py`` checks that the
+copies still equal their sources) and cuts the Multi-Scale Diffusion
+comparison out of ``docs/demo.png``.
+
+Run: python tools/make_doc_images.py  (after tools/make_thumbnails.py or
+python -m demo, whenever their pictures change)
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "web" / "docs" / "images"
+
+# Copied byte for byte: source -> name under web/docs/images/.
+COPIES = {
+    "example_workflows/twin_panorama_sd15.jpg": "twin_panorama_sd15.jpg",
+    "example_workflows/twin_model_patch_sd15.jpg": "twin_model_patch_sd15.jpg",
+    "example_workflows/msd_panorama_sd15.jpg": "msd_panorama_sd15.jpg",
+    "example_workflows/panorama_360_sd15.jpg": "panorama_360_sd15.jpg",
+    "docs/viewer_360.png": "viewer_360.png",
+}
+
+# Rows of docs/demo.png (512 px wide, each panel a label strip and the
+# image below it): its last two panels, MultiDiffusion and Multi-Scale
+# Diffusion at twice the window's height.
+CROPS = {"demo_multiscale.jpg": (730, 1278)}
+
+
+def main() -> None:
+    from PIL import Image
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    for source, name in COPIES.items():
+        shutil.copyfile(REPO / source, OUT / name)
+        print(f"{source} -> {(OUT / name).relative_to(REPO)}")
+    demo = Image.open(REPO / "docs" / "demo.png").convert("RGB")
+    for name, (top, bottom) in CROPS.items():
+        demo.crop((0, top, demo.width, min(bottom, demo.height))).save(OUT / name, quality=88)
+        print(f"docs/demo.png rows {top}-{bottom} -> {(OUT / name).relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
