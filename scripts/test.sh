@@ -23,21 +23,30 @@ run() {  # run NAME PYTHON [pytest args...]
   [ $rc -eq 0 ] || [ $rc -eq 5 ] || status=1
 }
 
+# Paths are always given: without one, pytest 9 collects from the repo root,
+# whose __init__.py (the pack's, relative imports) it would import as a test
+# package.  The caller's own paths replace the defaults.
+given=0
+for arg in "$@"; do [ -e "${arg%%::*}" ] && given=1; done
+core_paths=(tests)
+host_paths=(tests/host)
+[ $given = 1 ] && core_paths=() && host_paths=()
+
 mapfile -t hosts < <(bash scripts/hosts.sh)
 if [ ${#hosts[@]} -eq 0 ]; then
   python=$(bash scripts/setup.sh | tail -n 1) || exit 1
-  run core "$python" "$@"
+  run core "$python" "${core_paths[@]}" "$@"
 else
   first=1
   for host in "${hosts[@]}"; do
     version=$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$host/comfyui_version.py")
     python=$(bash scripts/setup.sh "$host" | tail -n 1) || { echo "setup failed for $host"; status=1; continue; }
     if [ $first = 1 ]; then
-      COMFYUI_PATH="$host" run "comfyui-$version" "$python" "$@"  # core tier and host tier
+      COMFYUI_PATH="$host" run "comfyui-$version" "$python" "${core_paths[@]}" "$@"  # core tier and host tier
       first=0
     else
       # shellcheck disable=SC2086
-      COMFYUI_PATH="$host" run "comfyui-$version" "$python" tests/host ${PANORAMA_HOST_TIER_ARGS:-} "$@"
+      COMFYUI_PATH="$host" run "comfyui-$version" "$python" "${host_paths[@]}" ${PANORAMA_HOST_TIER_ARGS:-} "$@"
     fi
   done
 fi
