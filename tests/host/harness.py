@@ -564,6 +564,9 @@ MODE_MUTED = 2  # LGraphEventMode.NEVER
 MODE_BYPASS = 4  # LGraphEventMode.BYPASS
 
 _SCALAR_WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+# Input types the frontend draws a widget of its own for (RecordAudio's
+# recorder, the webcam capture); their value is stored like a scalar's.
+_FRONTEND_WIDGET_TYPES = frozenset({"AUDIO_RECORD", "WEBCAM"})
 _UPLOAD_KEYS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload", "model_upload", "upload")
 
 
@@ -598,7 +601,7 @@ def _widget_slots(class_def) -> List[Tuple[str, str, Any]]:
             io_type = entry[0]
             opts = entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {}
             is_combo = isinstance(io_type, (list, tuple)) or io_type == "COMBO"
-            if not (is_combo or io_type in _SCALAR_WIDGET_TYPES):
+            if not (is_combo or io_type in _SCALAR_WIDGET_TYPES or io_type in _FRONTEND_WIDGET_TYPES):
                 continue
             if opts.get("forceInput"):
                 slots.append((name, "forced", None))
