@@ -57,6 +57,10 @@ def sd15(comfy, tiny_checkpoints):
 def split_over_devices(multigpu, model, devices=DEVICES):
     """What the MultiGPU CFG Split node makes of ``model`` on a machine with ``devices``."""
     import comfy.model_management
+    # ComfyUI's server drops loaded models whose patcher is gone between
+    # prompts; the node (0.33) reads every loaded model's patcher and fails
+    # on a dead one, which a test's sampled-and-dropped clone leaves behind
+    comfy.model_management.cleanup_models()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(comfy.model_management, "get_all_torch_devices", lambda exclude_current=False: list(devices))
         with torch.inference_mode():
