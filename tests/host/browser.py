@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 from typing import Any, List, Optional
 
-import aiohttp
 
 import harness
 
@@ -157,6 +156,8 @@ class Browser:
         return self.loop.run_until_complete(coroutine)
 
     async def _connect(self):
+        import aiohttp  # ComfyUI's requirement: imported here so that without a host this module still loads
+
         self.session = aiohttp.ClientSession()
         deadline = time.monotonic() + 30
         while True:
