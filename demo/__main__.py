@@ -1,9 +1,17 @@
-"""python -m demo [options]: MultiDiffusion, TwinDiffusion (Crop Fusion, the
-paper's and feathered weights), TwinDiffusion + Cross Sampling at twice the
-stride, and Multi-Scale Diffusion at twice the height, on the built-in
-reference model, with the same seeds.
-Writes one PNG (panels stacked and labelled, first seed) and prints a table
-of the coherence metrics, window evaluations and seconds.
+"""python -m demo [terrain] [options]: the main job on a trained model.
+Terrain panoramas from adaptive-terrain-diffusion's consistency U-Net (a
+1-D strip, a 2-D panorama, a 2:1 360-degree one) under MultiDiffusion,
+TwinDiffusion (Crop Fusion, the paper's and feathered weights), Crop Fusion
++ Cross Sampling at twice the stride, and Multi-Scale Diffusion, with the
+same seeds.  Writes one PNG (hillshaded relief with hypsometric tints,
+panels labelled, first seed) and prints a table: LPIPS (alex, vgg) and DISTS
+between adjacent crops, the seam score, MSD's layout score, window
+evaluations and seconds.  Needs the pinned packages scripts/setup.sh
+installs (the model's and the metrics' weights).
+
+python -m demo reference [options]: the same comparison on the built-in
+reference model (a Gaussian-mixture prior whose denoiser is the exact
+posterior mean), the previous main job.
 
 python -m demo sweep [options]: the shape of the TwinDiffusion paper's
 ablations on the reference model (tau, lambda, view stride, cross stride),
@@ -83,11 +91,21 @@ def run(args) -> None:
     print(f"\nwrote {args.out} and {args.out.with_suffix('.md')}")
 
 
+COMMANDS = ("terrain", "reference", "run", "sweep")
+
+
 def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["terrain", *argv]  # the trained-model demo is the default
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
-    demo_parsers = [parser, sub.add_parser("run", help="the demo (default)")]
+    terrain = sub.add_parser("terrain", help="the main job: terrain panoramas from the trained model (default)")
+    from .terrain import add_arguments
+    add_arguments(terrain)
+    demo_parsers = [sub.add_parser("reference", help="the same comparison on the built-in reference model"),
+                    sub.add_parser("run", help="alias of reference")]
     sweep = sub.add_parser("sweep", help="the paper's ablations on the reference model")
     for p in (*demo_parsers, sweep):
         p.add_argument("--window", type=int, default=32, help="window size in latent pixels (default 32)")
@@ -108,6 +126,9 @@ def main(argv=None) -> None:
     if args.command == "sweep":
         from .sweep import sweep as run_sweep
         run_sweep(args)
+    elif args.command == "terrain":
+        from .terrain import run as run_terrain
+        run_terrain(args, Progress)
     else:
         run(args)
 

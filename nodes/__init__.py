@@ -8,6 +8,7 @@ from .panorama_360 import (Panorama360Latent, PanoramaSeamlessDecode, PanoramaSe
                            SavePanorama360)
 from .panorama_nodes import (CrossSamplingScheduler, MultiScaleGuidance, PanoramaLatent, TwinCropFusionSampler,
                              TwinDiffusionModel)
+from .terrain_nodes import TERRAIN_NODES
 
 NODES: list[type[io.ComfyNode]] = [
     PanoramaLatent,
@@ -20,6 +21,7 @@ NODES: list[type[io.ComfyNode]] = [
     PanoramaSeamlessEncode,
     SavePanorama360,
     PreviewPanorama360,
+    *TERRAIN_NODES,  # the trained terrain model (optional: its loader needs adaptive-terrain-diffusion)
 ]
 
 NODE_CLASS_MAPPINGS = {node.GET_SCHEMA().node_id: node for node in NODES}

@@ -32,13 +32,16 @@ pip_install() {
     | grep -v -E "is ignored|^$" >&2 || true
 }
 stamp="$VENV/.panorama-setup"
-want="$(cat "$0" "${HOST:+$HOST/requirements.txt}" 2>/dev/null | cksum)"
+want="$(cat "$0" "$(dirname "$0")/requirements-models.txt" ${HOST:+"$HOST/requirements.txt"} | cksum)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   # ComfyUI imports torchvision (and torchaudio from v0.20); PyPI's builds only
   # import beside the torch they were built for, so the three are pinned
   # together (a bare `torch` would pull a multi-GB build from the index).
   pip_install "torch==2.14.1" "torchvision==0.29.1" "torchaudio==2.11.1"
-  pip_install pytest numpy pillow matplotlib "scikit-image==0.26.0" requests
+  pip_install pytest numpy pillow matplotlib "scikit-image==0.26.0" requests tqdm
+  # trained weights (terrain model, LPIPS / DISTS) read from pinned packages; onnxruntime only checks the port
+  pip_install --no-deps --require-hashes -r "$(dirname "$0")/requirements-models.txt"
+  pip_install "onnxruntime==1.32.0"
   if [ -n "$HOST" ]; then
     echo "setup: installing the requirements of ComfyUI ${VERSION:-?} ($HOST) into $VENV" >&2
     grep -v -E '^(torch|torchvision|torchaudio)([<>=~ ].*)?$' "$HOST/requirements.txt" > "$VENV/comfyui-requirements.txt"

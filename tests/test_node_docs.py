@@ -31,6 +31,10 @@ DISPLAY_NAMES = {
     "PanoramaSeamlessEncode": "VAE Encode (360 seamless)",
     "SavePanorama360": "Save 360 Panorama (viewer)",
     "PreviewPanorama360": "Preview 360 Panorama (viewer)",
+    "PanoramaTerrainModelLoader": "Load Terrain Model (adaptive-terrain-diffusion)",
+    "PanoramaTerrainDifficulty": "Terrain Difficulty",
+    "PanoramaTerrainRelief": "Terrain Relief (hillshade + tints)",
+    "PanoramaTerrainEncode": "Terrain Heightmap to Latent",
 }
 NODES = list(DISPLAY_NAMES)
 PAPER_NAMES = ("TwinDiffusion", "Crop Fusion", "Cross Sampling", "Multi-Scale Diffusion")

@@ -7,8 +7,10 @@ serves only the pack's WEB_DIRECTORY, ``web/``, under ``/extensions``), so the
 pictures have to live there; ``example_workflows/`` and ``docs/`` are not
 reachable from the panel.  This copies the small template thumbnails and the
 360 viewer screenshot unchanged (``tests/test_node_docs.py`` checks that the
-copies still equal their sources) and cuts the Multi-Scale Diffusion
-comparison out of ``docs/demo.png``.
+copies still equal their sources), cuts the Multi-Scale Diffusion
+comparison out of ``docs/demo.png`` (the reference model) and the 2-D
+terrain panoramas out of ``docs/terrain_demo.png`` (the trained model: the
+main job's picture, ``bash scripts/demo.sh``).
 
 Run: python tools/make_doc_images.py  (after tools/make_thumbnails.py or
 python -m demo, whenever their pictures change)
@@ -31,10 +33,15 @@ COPIES = {
     "docs/viewer_360.png": "viewer_360.png",
 }
 
-# Rows of docs/demo.png (512 px wide, each panel a label strip and the
-# image below it): its last two panels, MultiDiffusion and Multi-Scale
-# Diffusion at twice the window's height.
-CROPS = {"demo_multiscale.jpg": (730, 1278)}
+# Boxes (left, top, right, bottom; None = the picture's width) of the
+# demos' sheets, each panel a label strip and the image below it:
+# docs/demo.png's last two panels, MultiDiffusion and Multi-Scale Diffusion
+# at twice the window's height; docs/terrain_demo.png's 2-D scene (after the
+# strip's title and five 128 px panels), MultiDiffusion and MSD, 256 px.
+CROPS = {
+    "demo_multiscale.jpg": ("docs/demo.png", (0, 730, None, 1278)),
+    "terrain_relief.jpg": ("docs/terrain_demo.png", (0, 758, 256, 1324)),
+}
 
 
 def main() -> None:
@@ -44,10 +51,11 @@ def main() -> None:
     for source, name in COPIES.items():
         shutil.copyfile(REPO / source, OUT / name)
         print(f"{source} -> {(OUT / name).relative_to(REPO)}")
-    demo = Image.open(REPO / "docs" / "demo.png").convert("RGB")
-    for name, (top, bottom) in CROPS.items():
-        demo.crop((0, top, demo.width, min(bottom, demo.height))).save(OUT / name, quality=88)
-        print(f"docs/demo.png rows {top}-{bottom} -> {(OUT / name).relative_to(REPO)}")
+    for name, (source, (left, top, right, bottom)) in CROPS.items():
+        sheet = Image.open(REPO / source).convert("RGB")
+        box = (left, top, right or sheet.width, min(bottom, sheet.height))
+        sheet.crop(box).save(OUT / name, quality=88)
+        print(f"{source} {box} -> {(OUT / name).relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -267,6 +267,14 @@ def g_save(ctx, name):
     return graph
 
 
+def g_terrain_relief(ctx, name):
+    # The terrain model's latent: 1 channel, one latent pixel per pixel (no model needed to draw it).
+    graph = Graph({}, ["n"])
+    common_nodes(ctx, graph)
+    node_under_test(ctx, graph, name, samples=graph.tensor((1, 1, 16, 32), node_id="src"))
+    return graph
+
+
 class NoGraph(Exception):
     """The node takes an input this test cannot make."""
 
@@ -323,6 +331,7 @@ GRAPHS: Dict[str, Callable] = {
     "PanoramaSeamlessEncode": g_encode,
     "SavePanorama360": g_save,
     "PreviewPanorama360": g_save,
+    "PanoramaTerrainRelief": g_terrain_relief,
 }
 
 # Inputs that only act together with another one: that one is set too.
