@@ -57,10 +57,13 @@ def sd15(comfy, tiny_checkpoints):
 def split_over_devices(multigpu, model, devices=DEVICES):
     """What the MultiGPU CFG Split node makes of ``model`` on a machine with ``devices``."""
     import comfy.model_management
-    # ComfyUI's server drops loaded models whose patcher is gone between
-    # prompts; the node (0.33) reads every loaded model's patcher and fails
-    # on a dead one, which a test's sampled-and-dropped clone leaves behind
-    comfy.model_management.cleanup_models()
+    # ComfyUI 0.33's node reads the patcher of every loaded model and fails
+    # on an entry whose patcher is gone while its base model lives on
+    # (LoadedModel.is_dead(); unloading skips those, cleanup_models keeps
+    # them): earlier tests' clones of the shared fixture model leave such
+    # entries, which a fresh server would not have
+    mm = comfy.model_management
+    mm.current_loaded_models[:] = [entry for entry in mm.current_loaded_models if entry.model is not None]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(comfy.model_management, "get_all_torch_devices", lambda exclude_current=False: list(devices))
         with torch.inference_mode():
