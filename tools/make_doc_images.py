@@ -40,7 +40,7 @@ COPIES = {
 # strip's title and five 128 px panels), MultiDiffusion and MSD, 256 px.
 CROPS = {
     "demo_multiscale.jpg": ("docs/demo.png", (0, 730, None, 1278)),
-    "terrain_relief.jpg": ("docs/terrain_demo.png", (0, 758, 256, 1324)),
+    "terrain_relief.jpg": ("docs/terrain_demo.png", (0, 758, 256, 1302)),
 }
 
 
