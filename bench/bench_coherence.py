@@ -144,11 +144,17 @@ def main(argv=None) -> None:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
                                             indent=1))
-    text = report(configs, rows, args)
-    header = (f"{args.seeds} seeds ({args.first_seed}..{args.first_seed + args.seeds - 1}), {args.steps} "
-              f"{args.sampler} steps (Karras, sigma 80 -> 0.002), difficulty {args.difficulty:g}, 128 px windows, "
-              f"s = {args.stride} px (2-D: 2s); mean ± std over seeds; {time.perf_counter() - started:.0f} s in all, "
-              f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    seeds = f"{args.first_seed}..{args.first_seed + args.seeds - 1}"
+    publish(args, report(configs, rows, args), args.seeds, seeds,
+            f"{time.perf_counter() - started:.0f} s in all, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} thread(s)")
+
+
+def publish(args, text: str, count: int, seeds: str, provenance: str) -> None:
+    """Prints the table under what it was measured on; writes it to --md."""
+    header = (f"{count} seeds ({seeds}), {args.steps} {args.sampler} steps (Karras, sigma 80 -> 0.002), "
+              f"difficulty {args.difficulty:g}, 128 px windows, s = {args.stride} px (2-D: 2s); mean ± std over "
+              f"seeds; {provenance}")
     print("\n" + header + "\n\n" + text)
     if args.md:
         args.md.parent.mkdir(parents=True, exist_ok=True)
@@ -167,14 +173,8 @@ def report_runs(args) -> None:
     for values in rows.values():
         values.sort(key=lambda r: r["seed"])
     seeds = sorted({r["seed"] for values in rows.values() for r in values})
-    text = report([c for c in configs if rows[c[0]]], rows, args)
-    header = (f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), {args.steps} {args.sampler} steps (Karras, "
-              f"sigma 80 -> 0.002), difficulty {args.difficulty:g}, 128 px windows, s = {args.stride} px (2-D: 2s); "
-              f"mean ± std over seeds; from {', '.join(str(p) for p in args.report)}")
-    print("\n" + header + "\n\n" + text)
-    if args.md:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(header + "\n\n" + text + "\n")
+    publish(args, report([c for c in configs if rows[c[0]]], rows, args), len(seeds), ", ".join(map(str, seeds)),
+            f"from {', '.join(str(p) for p in args.report)}")
 
 
 if __name__ == "__main__":

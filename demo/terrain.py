@@ -17,11 +17,10 @@ Everything is drawn as hillshaded relief with hypsometric tints
 
 from __future__ import annotations
 
-import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,9 @@ from fusion.multiscale import noisy_pyramid
 from refmodel import metrics as seam_metrics
 from terrain.denoiser import NATIVE, karras_sigmas
 from terrain.render import relief
+
+from .report import summarise
+from .sampling import CountingModel  # a gradient pass's forward counts as one evaluation
 
 TINT_RANGE = (-1.0, 0.6)  # model-space heights the tints span, shared by every picture
 LABEL_HEIGHT = 16
@@ -88,18 +90,6 @@ def methods(stride: int, omega: float = 10.0) -> dict[str, Method]:
         Method("msd", f"Multi-Scale Diffusion (omega {omega:g}), stride {s}", s,
                multiscale=MultiScaleSettings(omega=omega)),
     )}
-
-
-class CountingModel:
-    """The terrain denoiser as a ``fusion`` model function, counting window
-    evaluations (a gradient pass's forward counts as one)."""
-
-    def __init__(self, denoiser):
-        self.denoiser, self.evaluations = denoiser, 0
-
-    def __call__(self, x, sigma, *window_info):
-        self.evaluations += x.shape[0]
-        return self.denoiser(x, sigma)
 
 
 def plan_for(method: Method, wrap: bool) -> WindowPlan:
@@ -222,15 +212,6 @@ def scores(result: Result, perceptual, stride: int) -> dict:
 
 COLUMNS = (("lpips_alex", "LPIPS alex"), ("lpips_vgg", "LPIPS vgg"), ("dists", "DISTS"), ("seam", "seam score"),
            ("layout", "layout (MSD)"))
-
-
-def summarise(rows: list[dict], key: str) -> str:
-    values = [r[key] for r in rows if key in r]
-    if not values:
-        return ""
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def table(per_method: dict[str, list[dict]], columns=COLUMNS) -> str:
