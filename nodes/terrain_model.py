@@ -105,10 +105,8 @@ class TerrainConfig(comfy.supported_models_base.BASE):
         return TerrainModel(self, device=device)
 
 
-@functools.lru_cache(maxsize=1)
-def _weights():
-    sd, metadata = load_state_dict()
-    return {k: v for k, v in sd.items()}, metadata
+# read once per process: the ONNX file is parsed, not memory-mapped
+_weights = functools.lru_cache(maxsize=1)(load_state_dict)
 
 
 def load_terrain_model():
