@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from .crop_fusion import crop_fusion, cut_windows, fusion_links, merge_windows, coverage
-from .windows import Views, WindowPlan, plan_views
+from .windows import Views, WindowPlan, placement, plan_views
 
 # model_fn(x_windows, sigma_windows, views, ids[, branch]) -> denoised windows.
 # x_windows (n*B, C, h, w) holds the windows ``ids`` of ``views``, window-major;
@@ -114,8 +114,8 @@ def denoise_windows(model_fn: ModelFn, windows: torch.Tensor, sigma: torch.Tenso
 class PanoramaDenoiser:
     """The whole-panorama denoiser D(z, sigma) built from a window denoiser.
 
-    Keeps the window layouts per (shape, group, device, dtype) so a sampling
-    run builds each once.
+    Keeps the window layouts per (shape, placement, device, dtype) so a
+    sampling run builds each once (a shifted plan has one per step).
     """
 
     def __init__(self, plan: WindowPlan, settings: FusionSettings):
@@ -126,10 +126,9 @@ class PanoramaDenoiser:
 
     def layout(self, x: torch.Tensor, step: int) -> tuple[Views, torch.Tensor, list]:
         height, width = x.shape[-2:]
-        group = step % self.plan.cross_count
-        key = (height, width, group, x.device, x.dtype)
+        key = (height, width, placement(self.plan, height, width, step), x.device, x.dtype)
         if key not in self._layouts:
-            views = plan_views(self.plan, height, width, group, x.device)
+            views = plan_views(self.plan, height, width, step, x.device)
             self._layouts[key] = (views, coverage(views, x.dtype), fusion_links(views, x.dtype, self.settings.feather))
         return self._layouts[key]
 

@@ -12,17 +12,33 @@ Cross Sampling (TwinDiffusion eq. 7) keeps ``c`` groups of windows; group
 ``k`` shifts the interior windows by ``k * s_c`` (the reference code keeps the
 first and the last window in place, so both edges stay covered), and step ``i``
 uses group ``i mod c``.
+
+Shifted plans (SpotDiffusion) move the whole window grid by a new offset at
+every step instead, so that no pixel lies on a window edge step after step and
+the windows need not overlap (stride = window: about one evaluation per pixel).
+On a straight axis the first and the last window stay pinned to the edges; on
+a circle every window moves.  A circle no wider than one window is one window
+turned by the offset: the wrap column sits inside the model's view at most
+steps, which is how a 360 at a model's own size closes its seam.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 import torch
 
 MIN_WINDOW = 8  # latent pixels: a UNet halves a window three times
 MIN_WINDOW_TOKENS = 4
+SHIFTS = ("none", "golden", "random")
+# "golden" offsets: fractional parts of step * alpha (Kronecker sequences).
+# Columns take 1/phi, the golden ratio's, which spreads n steps over n
+# offsets more evenly than any other and moves the grid at least 0.38 of
+# the stride from one step to the next; rows take 1/rho, the plastic
+# number's, independent of it.
+GOLDEN = (0.7548776662466927, 0.6180339887498949)  # (rows, columns)
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,9 @@ class WindowPlan:
 
     ``window`` / ``stride`` of ``None`` are resolved from the model's native
     size by :func:`resolve_plan`; ``cross_stride`` of ``None`` means
-    ``stride // cross_count``.
+    ``stride // cross_count``.  ``shift`` moves the window grid every step
+    (``"golden"``: a low-discrepancy sequence, ``"random"``: drawn from ``shift_seed``),
+    in whole ``unit`` s (the model's token).
     """
 
     window: int | None = None
@@ -74,6 +92,9 @@ class WindowPlan:
     cross_count: int = 1
     cross_stride: int | None = None
     wrap_x: bool = False
+    shift: str = "none"
+    shift_seed: int = 0
+    unit: int = 1
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,8 @@ class WindowSettings:
     cross_count: int = 1
     cross_stride: int = 0
     wrap_x: bool = False
+    shift: str = "none"
+    shift_seed: int = 0
 
 
 def on_grid(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
@@ -94,7 +117,8 @@ def on_grid(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
         return grid.to_latent(pixels, name) if pixels else None
 
     return WindowPlan(latent(settings.window, "window_size"), latent(settings.stride, "view_stride"),
-                      settings.cross_count, latent(settings.cross_stride, "cross_stride"), settings.wrap_x)
+                      settings.cross_count, latent(settings.cross_stride, "cross_stride"), settings.wrap_x,
+                      settings.shift, settings.shift_seed, grid.patch)
 
 
 def latent_plan(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
@@ -104,14 +128,15 @@ def latent_plan(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
 def resolve_plan(plan: WindowPlan, grid: LatentGrid | int) -> WindowPlan:
     """Fills the defaults of the paper: a window of the model's native latent
     size, a view stride of a quarter of it (16 for 64, 32 for 128), and a
-    cross stride of ``s_v / c``, each rounded down to whole tokens.  An int
-    ``grid`` is the native window of an 8x UNet latent."""
+    cross stride of ``s_v / c``, each rounded down to whole tokens.  A shifted
+    plan's default stride is the window (SpotDiffusion's non-overlapping
+    windows).  An int ``grid`` is the native window of an 8x UNet latent."""
     grid = LatentGrid(native=grid) if isinstance(grid, int) else grid
     p = grid.patch
     window = plan.window or grid.native
-    stride = plan.stride or max(window // 4 // p * p, p)
+    stride = plan.stride or (window if plan.shift != "none" else max(window // 4 // p * p, p))
     cross_stride = plan.cross_stride or max(stride // plan.cross_count // p * p, p)
-    resolved = WindowPlan(window, stride, plan.cross_count, cross_stride, plan.wrap_x)
+    resolved = WindowPlan(window, stride, plan.cross_count, cross_stride, plan.wrap_x, plan.shift, plan.shift_seed, p)
     validate_plan(resolved, grid)
     return resolved
 
@@ -132,6 +157,11 @@ def validate_plan(plan: WindowPlan, grid: LatentGrid = LatentGrid()) -> None:
             f"gaps: use a stride of at most the window size (a quarter of it is the paper's default)")
     if c < 1:
         raise ValueError(f"cross count c = {c} must be at least 1 (1 switches Cross Sampling off)")
+    if plan.shift not in SHIFTS:
+        raise ValueError(f"shift = {plan.shift!r}: use one of {list(SHIFTS)}")
+    if plan.shift != "none" and c > 1:
+        raise ValueError(f"cross count c = {c} with shifted windows: both move the windows between steps; use "
+                         f"c = 1 with a shift, or shift 'none' for Cross Sampling")
     if s is not None and c > s // grid.patch:
         raise ValueError(
             f"cross count c = {c} is larger than the view stride in tokens ({s * px} px / {token} px): the "
@@ -161,9 +191,59 @@ def axis_starts(length: int, window: int, stride: int, shift: int = 0, wrap: boo
     return starts
 
 
+def shifted_starts(length: int, window: int, stride: int, offset: int) -> list[int]:
+    """Window starts of a grid moved by ``offset`` along a straight axis:
+    the windows of the grid that fit, and one pinned to each edge for the
+    parts the grid leaves uncovered there."""
+    if length <= window:
+        return [0]
+    last = length - window
+    return sorted({0, *range(offset, last, stride), last})
+
+
+def step_offsets(plan: WindowPlan, step: int, spans: tuple[int, int]) -> tuple[int, int]:
+    """How far the window grid moves at ``step`` along (rows, columns):
+    a whole number of ``plan.unit`` s below each ``span`` (0 for a span of
+    one unit or less)."""
+    if plan.shift == "golden":
+        fractions = [(step * alpha) % 1.0 for alpha in GOLDEN]
+    elif plan.shift == "random":
+        draw = random.Random(f"{plan.shift_seed}:{step}")
+        fractions = [draw.random(), draw.random()]
+    else:
+        return 0, 0
+    units = [max(span // plan.unit, 1) for span in spans]
+    return tuple(int(f * n) % n * plan.unit for f, n in zip(fractions, units))
+
+
+def shifts_circle(plan: WindowPlan, width: int) -> bool:
+    """A wrap-around panorama no wider than one window: its one window is
+    turned around the circle every step, with or without a shift asked for
+    (with none it would keep the wrap seam at the window's edge)."""
+    return plan.wrap_x and width <= plan.window
+
+
+def effective_shift(plan: WindowPlan, width: int) -> WindowPlan:
+    if plan.shift == "none" and shifts_circle(plan, width):
+        return WindowPlan(plan.window, plan.stride, 1, plan.cross_stride, True, "golden", plan.shift_seed, plan.unit)
+    return plan
+
+
+def placement(plan: WindowPlan, height: int, width: int, step: int) -> tuple[int, int, int]:
+    """What sets the windows of ``step``: (Cross Sampling group, row offset,
+    column offset)."""
+    plan = effective_shift(plan, width)
+    group = step % plan.cross_count
+    if plan.shift == "none":
+        return group, 0, 0
+    column_span = width if shifts_circle(plan, width) else plan.stride
+    row_span = plan.stride if height > plan.window else 0
+    return (group, *step_offsets(plan, step, (row_span, column_span)))
+
+
 @dataclass
 class Views:
-    """One group's windows on a latent of size ``(height, width)``, in raster
+    """One step's windows on a latent of size ``(height, width)``, in raster
     order, as index tensors ready for gathering and scattering.
 
     ``rows[i]`` / ``cols[i]`` are the latent rows / columns window ``i`` reads
@@ -194,18 +274,26 @@ class Views:
 
     @property
     def covers_whole_latent(self) -> bool:
-        return len(self) == 1 and self.window_h == self.height and self.window_w == self.width
+        """One window that is the latent as it is (not turned around a circle)."""
+        return (len(self) == 1 and self.window_h == self.height and self.window_w == self.width
+                and self.tops == [0] and self.lefts == [0])
 
 
 def plan_views(plan: WindowPlan, height: int, width: int, step: int = 0,
                device: torch.device | str = "cpu") -> Views:
-    """The windows used at sampling step ``step`` (group ``step mod c``)."""
-    group = step % plan.cross_count
-    shift = group * plan.cross_stride if group else 0
-    wrap = plan.wrap_x and width > plan.window
+    """The windows used at sampling step ``step`` (Cross Sampling group
+    ``step mod c``, or the grid shifted for that step)."""
+    group, row_offset, column_offset = placement(plan, height, width, step)
     window_h, window_w = min(plan.window, height), min(plan.window, width)
-    tops = axis_starts(height, plan.window, plan.stride, shift)
-    lefts = axis_starts(width, plan.window, plan.stride, shift, wrap)
+    if effective_shift(plan, width).shift == "none":
+        shift = group * plan.cross_stride if group else 0
+        tops = axis_starts(height, plan.window, plan.stride, shift)
+        lefts = axis_starts(width, plan.window, plan.stride, shift, plan.wrap_x)
+    else:
+        tops = shifted_starts(height, plan.window, plan.stride, row_offset)
+        lefts = (axis_starts(width, plan.window, plan.stride, column_offset, wrap=True) if plan.wrap_x and width > plan.window
+                 else [column_offset] if plan.wrap_x
+                 else shifted_starts(width, plan.window, plan.stride, column_offset))
     top = torch.tensor(tops, device=device)
     left = torch.tensor(lefts, device=device)
     row_of = top[:, None] + torch.arange(window_h, device=device)
@@ -213,7 +301,7 @@ def plan_views(plan: WindowPlan, height: int, width: int, step: int = 0,
     n_rows, n_cols = len(tops), len(lefts)
     rows = row_of.repeat_interleave(n_cols, dim=0)
     cols = col_of.repeat(n_rows, 1)
-    return Views(height, width, tops, lefts, window_h, window_w, rows, cols, wrap)
+    return Views(height, width, tops, lefts, window_h, window_w, rows, cols, plan.wrap_x)
 
 
 def window_count(plan: WindowPlan, height: int, width: int, steps: int) -> int:

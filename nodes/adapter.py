@@ -36,7 +36,8 @@ import comfy.patcher_extension
 from comfy.patcher_extension import WrappersMP
 
 from ..fusion import (FusionSettings, LatentGrid, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views,
-                      WindowPlan, WindowSettings, latent_plan, plan_views, schedule_step, validate_multiscale)
+                      WindowPlan, WindowSettings, latent_plan, plan_views, schedule_step, shifts_circle,
+                      validate_multiscale)
 from .host_versions import DifferentiableKernels
 from .model_hooks import check_model_hooks
 from .multigpu import device_lanes, refuse_multiscale_on_multigpu
@@ -246,6 +247,12 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         refuse_multiscale_on_multigpu(self.multiscale, model_patcher)  # before ComfyUI loads the device copies
         if self.multiscale is not None:
             validate_multiscale(self.multiscale.settings, *latent.shape[-2:], self.plan.window, self.grid.scale)
+        if self.plan.shift == "none" and shifts_circle(self.plan, latent.shape[-1]):
+            logging.info(
+                f"Panorama: the 360 panorama ({latent.shape[-1] * self.grid.scale} px wide) fits in one window "
+                f"({self.plan.window * self.grid.scale} px), so wrap_around turns it around the circle by a new "
+                f"offset every step: the wrap seam never stays at the window's edge (SpotDiffusion on a circle, "
+                f"no extra model calls)")
         self.position = SchedulePosition(sigmas.tolist(), self.schedule)
         self.conditioning = WindowConditioning(model_patcher.model)
 
@@ -268,7 +275,8 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
         if not is_image(x_in.shape):
             return True  # execute refuses it with a message
-        return not (x_in.shape[-2] <= self.plan.window and x_in.shape[-1] <= self.plan.window)
+        fits = x_in.shape[-2] <= self.plan.window and x_in.shape[-1] <= self.plan.window
+        return not fits or self.plan.wrap_x  # a 360 in one window is still turned every step
 
     def get_resized_cond(self, cond_in: list, x_in: torch.Tensor, window: WindowBatch, device=None) -> list:
         return self.conditioning.resize(cond_in, window)

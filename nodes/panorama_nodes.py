@@ -137,6 +137,49 @@ class CrossSamplingScheduler(io.ComfyNode):
         return io.NodeOutput(settings)
 
 
+class PanoramaShiftedWindows(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="PanoramaShiftedWindows",
+            display_name="Panorama Windows (Shifted, SpotDiffusion)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "spotdiffusion", "spot diffusion", "shifted windows", "fast", "window size",
+                            "tiles", "360", "wrap around"],
+            description=("Plans windows that move by a new offset every step (SpotDiffusion): no pixel stays on a "
+                         "window edge, so the windows need not overlap, which costs about one model call per "
+                         "window-sized area per step instead of MultiDiffusion's four or more. Works with Crop "
+                         "Fusion, wrap-around and layout guidance (MSD)."),
+            inputs=[
+                io.Int.Input("window_size", default=0, min=0, max=MAX_RESOLUTION, step=8, tooltip=(
+                    "Window size in pixels. 0 = the model's native size (512 for SD1.5, 1024 for SDXL/SD3/Flux...). "
+                    "For a 360 LoRA, the whole width of the image it was trained on (one window, turned around the "
+                    "circle every step).")),
+                io.Int.Input("view_stride", default=0, min=0, max=MAX_RESOLUTION, step=8, tooltip=(
+                    "Distance between neighbouring windows in pixels. 0 = the window size (SpotDiffusion: windows "
+                    "side by side, no overlap). Smaller adds overlap: more model calls, softer joins.")),
+                io.Combo.Input("shift", options=["golden", "random"], default="golden", tooltip=(
+                    "How the windows move each step. golden: steps of the golden ratio times the stride, spread "
+                    "evenly over the stride within a few steps and far apart from one step to the next, the same "
+                    "every run. random: uniform offsets drawn from the "
+                    "seed below (the SpotDiffusion paper).")),
+                io.Int.Input("shift_seed", default=0, min=0, max=0xffffffffffffffff,
+                             tooltip="The seed of the random shifts (shift = random only)."),
+                io.Boolean.Input("wrap_around", default=False, tooltip=(
+                    "360-degree panorama: windows run over the right edge into the left and move around the "
+                    "circle, so both ends join without a seam, at any width.")),
+            ],
+            outputs=[WindowPlanType.Output(display_name="windows",
+                                           tooltip="The window plan for the panorama sampler or model patch.")],
+        )
+
+    @classmethod
+    def execute(cls, window_size, view_stride, shift, shift_seed, wrap_around) -> io.NodeOutput:
+        settings = WindowSettings(window_size, view_stride, 1, 0, wrap_around, shift, shift_seed)
+        validate_plan(on_grid(settings, LatentGrid()))
+        return io.NodeOutput(settings)
+
+
 def optional_inputs() -> list:
     return [WindowPlanType.Input("windows", optional=True, tooltip=(
                 "A window plan from Panorama Windows (Cross Sampling). Without one: native-size windows, the "

@@ -324,6 +324,7 @@ GRAPHS: Dict[str, Callable] = {
     "PanoramaLatent": g_latent,
     "Panorama360Latent": g_latent,
     "CrossSamplingScheduler": g_scheduler,
+    "PanoramaShiftedWindows": g_scheduler,
     "MultiScaleGuidance": g_multiscale,
     "TwinDiffusionModel": g_model_patch,
     "TwinCropFusionSampler": g_sampler,
