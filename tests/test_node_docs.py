@@ -23,6 +23,7 @@ TEMPLATES = sorted((REPO / "example_workflows").glob("*.json"))
 DISPLAY_NAMES = {
     "PanoramaLatent": "Empty Panorama Latent",
     "CrossSamplingScheduler": "Panorama Windows (Cross Sampling)",
+    "PanoramaShiftedWindows": "Panorama Windows (Shifted, SpotDiffusion)",
     "TwinCropFusionSampler": "KSampler (Panorama)",
     "TwinDiffusionModel": "Sample as Panorama (model patch)",
     "MultiScaleGuidance": "Panorama Layout Guidance (MSD)",
@@ -31,6 +32,9 @@ DISPLAY_NAMES = {
     "PanoramaSeamlessEncode": "VAE Encode (360 seamless)",
     "SavePanorama360": "Save 360 Panorama (viewer)",
     "PreviewPanorama360": "Preview 360 Panorama (viewer)",
+    "PanoramaEquirectToCubeFaces": "360° Panorama to Cube Faces",
+    "PanoramaCubeFacesToEquirect": "Cube Faces to 360° Panorama",
+    "PanoramaEquirectToPerspective": "360° Panorama to Perspective View",
     "PanoramaTerrainModelLoader": "Load Terrain Model (adaptive-terrain-diffusion)",
     "PanoramaTerrainDifficulty": "Terrain Difficulty",
     "PanoramaTerrainRelief": "Terrain Relief (hillshade + tints)",
