@@ -291,9 +291,12 @@ def plan_views(plan: WindowPlan, height: int, width: int, step: int = 0,
         lefts = axis_starts(width, plan.window, plan.stride, shift, plan.wrap_x)
     else:
         tops = shifted_starts(height, plan.window, plan.stride, row_offset)
-        lefts = (axis_starts(width, plan.window, plan.stride, column_offset, wrap=True) if plan.wrap_x and width > plan.window
-                 else [column_offset] if plan.wrap_x
-                 else shifted_starts(width, plan.window, plan.stride, column_offset))
+        if not plan.wrap_x:
+            lefts = shifted_starts(width, plan.window, plan.stride, column_offset)
+        elif width > plan.window:
+            lefts = axis_starts(width, plan.window, plan.stride, column_offset, wrap=True)
+        else:
+            lefts = [column_offset]  # the one window, turned around the circle
     top = torch.tensor(tops, device=device)
     left = torch.tensor(lefts, device=device)
     row_of = top[:, None] + torch.arange(window_h, device=device)

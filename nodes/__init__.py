@@ -6,16 +6,18 @@ from comfy_api.latest import ComfyExtension, io
 
 from .panorama_360 import (Panorama360Latent, PanoramaSeamlessDecode, PanoramaSeamlessEncode, PreviewPanorama360,
                            SavePanorama360)
-from .panorama_nodes import (CrossSamplingScheduler, MultiScaleGuidance, PanoramaLatent, TwinCropFusionSampler,
-                             TwinDiffusionModel)
+from .panorama_nodes import (CrossSamplingScheduler, MultiScaleGuidance, PanoramaLatent, PanoramaRopePositions,
+                             PanoramaShiftedWindows, TwinCropFusionSampler, TwinDiffusionModel)
 from .terrain_nodes import TERRAIN_NODES
 
 NODES: list[type[io.ComfyNode]] = [
     PanoramaLatent,
     CrossSamplingScheduler,
+    PanoramaShiftedWindows,
     TwinCropFusionSampler,
     TwinDiffusionModel,
     MultiScaleGuidance,
+    PanoramaRopePositions,
     Panorama360Latent,
     PanoramaSeamlessDecode,
     PanoramaSeamlessEncode,

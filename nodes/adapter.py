@@ -38,12 +38,15 @@ from comfy.patcher_extension import WrappersMP
 from ..fusion import (FusionSettings, LatentGrid, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views,
                       WindowPlan, WindowSettings, latent_plan, plan_views, schedule_step, shifts_circle,
                       validate_multiscale)
-from .host_versions import DifferentiableKernels
+from .host_versions import DifferentiableKernels, takes_rope_offsets
 from .model_hooks import check_model_hooks
 from .multigpu import device_lanes, refuse_multiscale_on_multigpu
 from .window_conds import WindowBatch, WindowConditioning
 
 WRAPPER_KEY = "comfyui_panorama_diffusion"
+# transformer_options key set by Panorama Window Positions (RoPE): each
+# window's RoPE positions start where it sits in the panorama.
+ROPE_POSITIONS = "panorama_rope_positions"
 
 
 # Image pixels per latent pixel where the latent format does not say: newer
@@ -305,6 +308,8 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
             calc_cond_batch = lanes.calc_cond_batch(calc_cond_batch)
         full, batch = tuple(latent.shape[-2:]), latent.shape[0]
 
+        global_positions = bool(model_options.get("transformer_options", {}).get(ROPE_POSITIONS))
+
         def model_fn(x_windows, sigma_windows, views: Views, ids, branch=None):
             comfy.model_management.throw_exception_if_processing_interrupted()
             window = WindowBatch(views, tuple(ids), full, batch)
@@ -315,13 +320,16 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
                 window_conds = [[keep_grad_path_entry(entry) for entry in cond] for cond in window_conds]
                 sigma_windows = keep_grad_path(sigma_windows)
                 options = grad_options
+            if global_positions:
+                options = at_window_position(options, *views.origin(ids[0]), self.grid.patch)
             out = calc_cond_batch(model, window_conds, as_frame(x_windows, x_in), sigma_windows, options)
             out = [prediction.squeeze(2) if x_in.ndim == 5 else prediction for prediction in out]
             # list of K (n*B, ...) -> (n*K*B, ...): each window with its branches
             return torch.stack(out).unflatten(1, (len(ids), batch)).transpose(0, 1).flatten(0, 2)
 
         def batches(views: Views, size: int):
-            return conditioning.batches(live_conds, views, size, full, batch)
+            # RoPE offsets are one per model call: one window per call
+            return conditioning.batches(live_conds, views, 1 if global_positions else size, full, batch)
 
         controls = control_models(live_conds) if self.multiscale is not None else []
         grad_options = autograd_safe_controls(model_options) if controls else model_options
@@ -335,6 +343,33 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         for i, prediction in zip(live, denoised.chunk(len(live))):
             out[i] = as_frame(prediction, x_in)
         return out
+
+
+def at_window_position(model_options: dict, top: int, left: int, patch: int) -> dict:
+    """``model_options`` whose image token positions (ComfyUI's
+    ``rope_options``, in tokens) start at the window's place in the latent,
+    on top of any shift and scale already set (ScaleROPE)."""
+    transformer = model_options.get("transformer_options", {})
+    rope = dict(transformer.get("rope_options") or {})
+    rope["shift_y"] = rope.get("shift_y", 0.0) + top / patch * rope.get("scale_y", 1.0)
+    rope["shift_x"] = rope.get("shift_x", 0.0) + left / patch * rope.get("scale_x", 1.0)
+    return {**model_options, "transformer_options": {**transformer, "rope_options": rope}}
+
+
+def with_rope_positions(model):
+    """A clone of ``model`` whose panorama windows see their place in the
+    panorama as RoPE positions; refused, naming the node, where this
+    ComfyUI's code of the model takes no RoPE offsets."""
+    if not takes_rope_offsets(model.model):
+        family = type(model.model).__name__
+        raise ValueError(
+            f"model: {family} on this ComfyUI takes no RoPE position offsets (ComfyUI's rope_options, read by Flux "
+            f"and Flux.2 from ComfyUI v0.3.68, Z-Image / Lumina 2 from v0.3.67, and ERNIE-Image; LongCat-Image and "
+            f"Kandinsky 5 use them for their own offsets). Remove Panorama Window Positions (RoPE): its windows "
+            f"then see positions from 0, as every other node pack's do")
+    patched = model.clone()
+    patched.model_options.setdefault("transformer_options", {})[ROPE_POSITIONS] = True
+    return patched
 
 
 def control_models(conds: Sequence[list]) -> list[torch.nn.Module]:

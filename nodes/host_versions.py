@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import inspect
 import sys
 
 import comfy.model_management
@@ -88,3 +89,23 @@ def schema(**fields):
 
     known = {field.name for field in dataclasses.fields(io.Schema)}
     return io.Schema(**{name: value for name, value in fields.items() if name in known})
+
+
+# Families whose model base sets rope_options itself (LongCat-Image: its text
+# offset) or reads their presence as a switch (Kandinsky 5: its own RoPE
+# scaling is skipped): a window offset there would change more than the place.
+ROPE_OPTIONS_TAKEN = ("LongCatImage", "Kandinsky5Image", "Kandinsky5")
+
+
+def takes_rope_offsets(base_model) -> bool:
+    """Whether this host's code of the model reads ComfyUI's ``rope_options``
+    (``transformer_options``; its ScaleROPE node sets them) for image token
+    positions: Flux, Flux.2, Lumina 2 / Z-Image and ERNIE-Image on v0.33
+    (Lumina from v0.3.67, Flux from v0.3.68); none on v0.3.64."""
+    if any(cls.__name__ in ROPE_OPTIONS_TAKEN for cls in type(base_model).__mro__):
+        return False
+    module = inspect.getmodule(type(getattr(base_model, "diffusion_model", None)))
+    try:
+        return module is not None and "rope_options" in inspect.getsource(module)
+    except (OSError, TypeError):
+        return False

@@ -14,7 +14,7 @@ from comfy_api.latest import io
 from ..fusion import (FusionSettings, LatentGrid, MultiScaleSettings, WindowSettings, on_grid, validate_multiscale,
                       validate_plan)
 from ..fusion.multiscale import DECAYS, DOWNSAMPLE_MODES
-from .adapter import check_latent, latent_grid, patch_model
+from .adapter import check_latent, latent_grid, patch_model, with_rope_positions
 from .host_versions import schema
 
 CATEGORY = "sampling/panorama"
@@ -178,6 +178,29 @@ class PanoramaShiftedWindows(io.ComfyNode):
         settings = WindowSettings(window_size, view_stride, 1, 0, wrap_around, shift, shift_seed)
         validate_plan(on_grid(settings, LatentGrid()))
         return io.NodeOutput(settings)
+
+
+class PanoramaRopePositions(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="PanoramaRopePositions",
+            display_name="Panorama Window Positions (RoPE)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "rope", "positions", "dit", "flux", "position embedding", "global positions"],
+            description=("For DiTs with rotary position embeddings (Flux, Flux.2, Z-Image, ERNIE-Image): each "
+                         "panorama window sees its place in the whole panorama as its token positions, instead of "
+                         "starting at 0 like a separate image. Windows then run one per model call. Off unless this "
+                         "node is in the graph; not measured on trained DiT weights."),
+            inputs=[io.Model.Input("model", tooltip=(
+                "The DiT to sample panoramas with (before or after Sample as Panorama (model patch), or into "
+                "KSampler (Panorama)). UNets and DiTs whose ComfyUI code takes no RoPE offsets are refused."))],
+            outputs=[io.Model.Output(tooltip="The model, its panorama windows placed by RoPE position.")],
+        )
+
+    @classmethod
+    def execute(cls, model) -> io.NodeOutput:
+        return io.NodeOutput(with_rope_positions(model))
 
 
 def optional_inputs() -> list:

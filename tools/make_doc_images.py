@@ -31,7 +31,8 @@ COPIES = {
     "example_workflows/msd_panorama_sd15.jpg": "msd_panorama_sd15.jpg",
     "example_workflows/panorama_360_sd15.jpg": "panorama_360_sd15.jpg",
     "docs/viewer_360.png": "viewer_360.png",
-    "docs/shifted_windows.png": "shifted_windows.png",  # tools/draw_shifted_windows.py
+    "docs/shifted_windows.png": "shifted_windows.png",  # tools/draw_diagrams.py
+    "docs/rope_positions.png": "rope_positions.png",  # tools/draw_diagrams.py
 }
 
 # Boxes (left, top, right, bottom; None = the picture's width) of the

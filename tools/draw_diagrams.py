@@ -1,9 +1,12 @@
-"""Draws where shifted windows (SpotDiffusion, the Panorama Windows (Shifted)
-node) sit in four consecutive steps, for its docs page:
-``docs/shifted_windows.png`` (copied to web/docs/images/ by
-tools/make_doc_images.py).
+"""Draws the diagrams of two docs pages (copied to web/docs/images/ by
+tools/make_doc_images.py):
 
-Run: python tools/draw_shifted_windows.py
+- ``docs/shifted_windows.png``: where shifted windows (SpotDiffusion, the
+  Panorama Windows (Shifted) node) sit in four consecutive steps;
+- ``docs/rope_positions.png``: the token positions three overlapping windows
+  see, as ComfyUI gives them and with Panorama Window Positions (RoPE).
+
+Run: python tools/draw_diagrams.py
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ sys.path.insert(0, str(REPO))
 from fusion import LatentGrid, WindowSettings, latent_plan, plan_views  # noqa: E402
 
 OUT = REPO / "docs" / "shifted_windows.png"
+ROPE_OUT = REPO / "docs" / "rope_positions.png"
 WIDTH, HEIGHT, SCALE = 2048, 512, 0.4  # an SD1.5 panorama, drawn at 40 %
 ROW, MARGIN, LABEL = int(HEIGHT * SCALE) // 2, 16, 26
 COLOURS = [(255, 196, 0), (80, 170, 255), (120, 220, 120), (255, 110, 110), (200, 140, 255)]
@@ -31,7 +35,7 @@ def font(size):
         return ImageFont.load_default()
 
 
-def main(steps: int = 4) -> None:
+def shifted_windows(steps: int = 4) -> None:
     plan = latent_plan(WindowSettings(shift="golden"), LatentGrid(native=64))
     width = int(WIDTH * SCALE)
     picture = Image.new("RGB", (width + 2 * MARGIN, steps * (ROW + LABEL) + MARGIN), (24, 26, 32))
@@ -54,5 +58,31 @@ def main(steps: int = 4) -> None:
     print(f"wrote {OUT.relative_to(REPO)}")
 
 
+def rope_positions(tokens: int = 64, stride: int = 32, count: int = 3) -> None:
+    """Three windows of ``tokens`` tokens, ``stride`` apart: the x position
+    range each one's RoPE sees, without and with the node."""
+    scale, band = 4, 44
+    width = (tokens + stride * (count - 1)) * scale
+    picture = Image.new("RGB", (width + 2 * MARGIN, 2 * (count * band + LABEL) + MARGIN), (24, 26, 32))
+    draw = ImageDraw.Draw(picture)
+    text = font(14)
+    rows = [("ComfyUI's default: every window sees x from 0", lambda i: 0),
+            ("Panorama Window Positions (RoPE): x from the window's place", lambda i: i * stride)]
+    for r, (title, start) in enumerate(rows):
+        top = MARGIN // 2 + r * (count * band + LABEL)
+        draw.text((MARGIN, top), title, fill=(225, 228, 235), font=text)
+        for i in range(count):
+            y0 = top + LABEL + i * band
+            x0 = MARGIN + i * stride * scale
+            colour = COLOURS[i]
+            draw.rectangle([x0, y0, x0 + tokens * scale, y0 + band - 8], outline=colour, width=3)
+            first = start(i)
+            draw.text((x0 + 10, y0 + 10), f"window {i + 1}: x = {first} ... {first + tokens - 1}", fill=colour,
+                      font=text)
+    picture.save(ROPE_OUT)
+    print(f"wrote {ROPE_OUT.relative_to(REPO)}")
+
+
 if __name__ == "__main__":
-    main()
+    shifted_windows()
+    rope_positions()
