@@ -135,3 +135,26 @@ def test_node_settings_default_to_non_overlapping_windows():
     assert (plan.window, plan.stride, plan.cross_count, plan.shift) == (64, 64, 1, "golden")
     dit = latent_plan(WindowSettings(shift="random", wrap_x=True), LatentGrid(patch=2, native=128))
     assert dit.unit == 2 and dit.stride == 128
+
+
+def test_shifted_windows_with_multiscale_guidance():
+    """MSD on a shifted plan: omega = 0 is the shifted plan's own
+    MultiDiffusion, and guidance runs (finite, and moves the result)."""
+    from fusion import MultiScaleDenoiser, MultiScaleSettings
+    plan = resolve_plan(WindowPlan(window=16, shift="golden"), 16)
+    x = torch.randn(1, 4, 32, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 14.6
+    sigmas, model_fn = karras_sigmas(4), conv_denoiser(seed=7)
+    panorama = PanoramaDenoiser(plan, FusionSettings(crop_fusion=False))
+
+    def run(omega):
+        msd = MultiScaleDenoiser(panorama, MultiScaleSettings(omega=omega))
+        z = x
+        for i in range(len(sigmas) - 1):
+            d = msd(model_fn, z, sigmas[i].expand(1), i, len(sigmas) - 1, float(sigmas[i + 1]))
+            z = z + (z - d) / sigmas[i] * (sigmas[i + 1] - sigmas[i])
+        return z
+
+    plain = euler_sample(lambda z, s, i, n: panorama(model_fn, z, s, i, n), x, sigmas)
+    assert torch.equal(run(0.0), plain)
+    guided = run(10.0)
+    assert torch.isfinite(guided).all() and (guided - plain).abs().max() > 1e-6
