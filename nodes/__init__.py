@@ -8,6 +8,7 @@ from .panorama_360 import (Panorama360Latent, PanoramaSeamlessDecode, PanoramaSe
                            SavePanorama360)
 from .panorama_nodes import (CrossSamplingScheduler, MultiScaleGuidance, PanoramaLatent, PanoramaRopePositions,
                              PanoramaShiftedWindows, TwinCropFusionSampler, TwinDiffusionModel)
+from .panorama_views import VIEW_NODES
 from .terrain_nodes import TERRAIN_NODES
 
 NODES: list[type[io.ComfyNode]] = [
@@ -23,6 +24,7 @@ NODES: list[type[io.ComfyNode]] = [
     PanoramaSeamlessEncode,
     SavePanorama360,
     PreviewPanorama360,
+    *VIEW_NODES,  # cube faces and perspective views of a 360 image
     *TERRAIN_NODES,  # the trained terrain model (optional: its loader needs adaptive-terrain-diffusion)
 ]
 

@@ -275,6 +275,22 @@ def g_terrain_relief(ctx, name):
     return graph
 
 
+def g_equirect(ctx, name):
+    # A 2:1 panorama, as the 360 view nodes take.
+    graph = Graph({}, ["n"], image_hw=(32, 64))
+    common_nodes(ctx, graph)
+    node_under_test(ctx, graph, name, image=graph.tensor((1, 32, 64, 3), "rand", slot=1, node_id="src"))
+    return graph
+
+
+def g_cube_faces(ctx, name):
+    # Six square faces (front, right, back, left, up, down), as 360° Panorama to Cube Faces makes them.
+    graph = Graph({}, ["n"], image_hw=(16, 16))
+    common_nodes(ctx, graph)
+    node_under_test(ctx, graph, name, faces=graph.tensor((6, 16, 16, 3), "rand", slot=1, node_id="src"))
+    return graph
+
+
 class NoGraph(Exception):
     """The node takes an input this test cannot make."""
 
@@ -333,6 +349,9 @@ GRAPHS: Dict[str, Callable] = {
     "SavePanorama360": g_save,
     "PreviewPanorama360": g_save,
     "PanoramaTerrainRelief": g_terrain_relief,
+    "PanoramaEquirectToCubeFaces": g_equirect,
+    "PanoramaEquirectToPerspective": g_equirect,
+    "PanoramaCubeFacesToEquirect": g_cube_faces,
 }
 
 # Inputs that only act together with another one: that one is set too.
