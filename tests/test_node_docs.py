@@ -27,6 +27,7 @@ DISPLAY_NAMES = {
     "TwinCropFusionSampler": "KSampler (Panorama)",
     "TwinDiffusionModel": "Sample as Panorama (model patch)",
     "MultiScaleGuidance": "Panorama Layout Guidance (MSD)",
+    "PanoramaRopePositions": "Panorama Window Positions (RoPE)",
     "Panorama360Latent": "Empty 360° Panorama Latent",
     "PanoramaSeamlessDecode": "VAE Decode (360 seamless)",
     "PanoramaSeamlessEncode": "VAE Encode (360 seamless)",
