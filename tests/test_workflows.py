@@ -17,7 +17,8 @@ LOADERS = {"CheckpointLoaderSimple": (("ckpt_name",), "checkpoints"),
            "UNETLoader": (("unet_name",), "diffusion_models"),
            "DualCLIPLoader": (("clip_name1", "clip_name2"), "text_encoders"),
            "TripleCLIPLoader": (("clip_name1", "clip_name2", "clip_name3"), "text_encoders"),
-           "VAELoader": (("vae_name",), "vae")}
+           "VAELoader": (("vae_name",), "vae"),
+           "LoraLoaderModelOnly": (("lora_name",), "loras")}
 
 
 def generator():

@@ -54,7 +54,16 @@ def widgets(workflow: dict, type_: str):
 
 def latent_size(workflow: dict, native: int) -> tuple[int, int]:
     if widgets(workflow, "Panorama360Latent") is not None:
-        return 2 * native, native
+        height = widgets(workflow, "Panorama360Latent")[0] or native
+        return 2 * height, height
+    pad = widgets(workflow, "ImagePadForOutpaint")
+    if pad is not None:  # the photo (as Upscale Image sizes it) in its canvas
+        _, width, height, _ = widgets(workflow, "ImageScale")
+        left, top, right, bottom, _ = pad
+        return width + left + right, height + top + bottom
+    upscale = widgets(workflow, "ImageScaleBy")
+    if upscale is not None:  # a panorama of twin_panorama_sd15's size, upscaled
+        return round(2048 * upscale[1]), round(512 * upscale[1])
     width, height, _ = widgets(workflow, "PanoramaLatent")
     return width, height
 
@@ -132,6 +141,12 @@ DESCRIPTIONS = {
                                                             "Flux Guidance 3.5 at cfg 1"]),
     "sd35_panorama": ("TwinDiffusion panorama · SD3.5 Large", ["1024x4096, 1024 px windows, 2 groups",
                                                              "three text encoders, cfg 4.5"]),
+    "panorama_360_lora_flux": ("360° panorama with a 360 LoRA · Flux.1-dev", [
+        "DiT360 LoRA, one 2048x1024 window over the whole panorama", "wrap-around moves the seam every step"]),
+    "photo_extension_sd15": ("Extend a photo into a panorama · SD1.5", [
+        "the photo in a 512x2048 canvas, only the new area sampled", "the photo's own pixels pasted back"]),
+    "upscale_panorama_sd15": ("Upscale a panorama · SD1.5", ["2x lanczos, then denoise 0.4 in 512 px windows",
+                                                            "tiled VAE encode and decode"]),
 }
 
 
@@ -155,7 +170,26 @@ def thumbnail(path: Path) -> Image.Image:
         mask = np.abs(np.diff(edges, axis=0, prepend=edges[:1])) > 12
         overlay = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))
         canvas.paste((255, 255, 255), (left, top), overlay)
+    if widgets(workflow, "ImageScaleBy") is not None:
+        # Left of the line: the panorama as loaded (coarse); right: after the windows added detail.
+        half = canvas.crop((left, top, left + w // 2, top + h))
+        coarse = half.resize((max(1, half.width // 10), max(1, half.height // 10))).resize(half.size, Image.NEAREST)
+        canvas.paste(coarse, (left, top))
+        draw.line([left + w // 2, top - 8, left + w // 2, top + h + 8], fill=(255, 255, 255), width=3)
     draw_windows(draw, plan, width, height, (left, top, scale), steps=plan.cross_count)
+    pad = widgets(workflow, "ImagePadForOutpaint")
+    if pad is not None:
+        # The photo: kept as it is; the rest of the canvas is generated around it.
+        x0, y0 = left + pad[0] * scale, top + pad[1] * scale
+        x1, y1 = left + (width - pad[2]) * scale, top + (height - pad[3]) * scale
+        draw.rectangle([x0, y0, x1, y1], outline=(255, 255, 255), width=4)
+        draw.text((x0 + 8, y0 + 6), "your photo", fill=(255, 255, 255), font=fonts()[1])
+    if plan.wrap_x and len(plan_views(plan, height // 8, width // 8).lefts) == 1:
+        # One window and the seam it moves every step (a few of its positions).
+        for k in range(1, 6):
+            x = left + (k * 0.17 + 0.07) * w
+            for y in range(top, top + h, 14):
+                draw.line([x, y, x, min(y + 7, top + h)], fill=(255, 120, 200), width=2)
     if plan.wrap_x:
         # The equirectangular grid (every 30 degrees) and the seam, whose two sides join.
         for k in range(1, 12):
@@ -174,11 +208,14 @@ def thumbnail(path: Path) -> Image.Image:
     return canvas
 
 
-def main():
+def main(names=()):
+    """Every template's thumbnail, or those of the templates named (stems)."""
     for path in sorted(OUT.glob("*.json")):
+        if names and path.stem not in names:
+            continue
         thumbnail(path).save(path.with_suffix(".jpg"), quality=88)
         print(f"wrote {path.with_suffix('.jpg').relative_to(REPO)}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

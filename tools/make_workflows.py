@@ -15,6 +15,9 @@ SD15 = "v1-5-pruned-emaonly-fp16.safetensors"
 FLUX_DEV = "https://huggingface.co/black-forest-labs/FLUX.1-dev/resolve/main/"
 FLUX_TEXT = "https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/"
 SD35_LARGE = "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/resolve/main/"
+# DiT360 (Insta360 Research, arXiv 2510.11712): a LoRA for Flux.1-dev trained on 2048x1024 equirectangular panoramas.
+DIT360 = "https://huggingface.co/Insta360-Research/DiT360-Panorama-Image-Generation/resolve/main/"
+DIT360_LORA = "adapter_model.safetensors"
 NEGATIVE = "blurry, low quality, watermark, text, seams, frame, border"
 
 # Where each file the templates name is published (properties.models: ComfyUI's
@@ -36,6 +39,7 @@ MODELS = {
     "t5xxl_fp16.safetensors": ("text_encoders", FLUX_TEXT + "t5xxl_fp16.safetensors"),
     "clip_g.safetensors": ("text_encoders", SD35_LARGE + "text_encoders/clip_g.safetensors"),
     "sd3.5_large.safetensors": ("checkpoints", SD35_LARGE + "sd3.5_large.safetensors"),
+    DIT360_LORA: ("loras", DIT360 + DIT360_LORA),
 }
 
 
@@ -351,9 +355,156 @@ def sd35_graph():
         [1024, 256, 2, 0, False], x=800, prefix="panorama/sd35")
 
 
-def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion", scheduler="normal"):
+def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion", scheduler="normal", denoise=1.0):
     # seed, control_after_generate, steps, cfg, sampler, scheduler, denoise, mode, lam, tau, view_batch_size
-    return [42, "fixed", steps, cfg, "euler", scheduler, 1.0, mode, 1.0, 0.5, 4]
+    return [42, "fixed", steps, cfg, "euler", scheduler, denoise, mode, 1.0, 0.5, 4]
+
+
+def lora_360_graph():
+    """Flux.1-dev with a 360 LoRA (DiT360) sees the whole 2:1 panorama in one
+    window, as the LoRA was trained; wrap-around moves the seam every step."""
+    g = Graph()
+    unet = g.node("UNETLoader", outputs=[("MODEL", "MODEL")], widgets=["flux1-dev.safetensors", "default"],
+                  pos=(0, 0), size=(320, 82), models=["flux1-dev.safetensors"])
+    clip = g.node("DualCLIPLoader", outputs=[("CLIP", "CLIP")],
+                  widgets=["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"], pos=(0, 130),
+                  size=(320, 130), models=["clip_l.safetensors", "t5xxl_fp16.safetensors"])
+    prompt = text(g, clip, "This is a panorama. The image shows a quiet alpine lake in a valley, pine forest on "
+                           "the shores, snowy peaks all around, a wooden jetty, clear morning sky", (360, 0),
+                  "Prompt", slot=0)
+    guidance = g.node("FluxGuidance", inputs=[("conditioning", "CONDITIONING")],
+                      outputs=[("CONDITIONING", "CONDITIONING")], widgets=[2.8], pos=(360, 200), size=(400, 60))
+    zero = g.node("ConditioningZeroOut", inputs=[("conditioning", "CONDITIONING")],
+                  outputs=[("CONDITIONING", "CONDITIONING")], pos=(360, 310), size=(400, 50),
+                  title="Negative (unused at cfg 1)")
+    vae = g.node("VAELoader", outputs=[("VAE", "VAE")], widgets=["ae.safetensors"], pos=(360, 420), size=(400, 60),
+                 models=["ae.safetensors"])
+    # lora_name, strength_model
+    lora = g.node("LoraLoaderModelOnly", inputs=[("model", "MODEL")], outputs=[("MODEL", "MODEL")],
+                  widgets=[DIT360_LORA, 1.0], pos=(360, 530), size=(400, 82), title="360 LoRA (DiT360)",
+                  models=[DIT360_LORA])
+    g.connect(unet, 0, lora, "model")
+    g.connect(prompt, 0, guidance, "conditioning")
+    g.connect(prompt, 0, zero, "conditioning")
+    g = conditioned_panorama(
+        g, lora, (guidance, 0), (zero, 0), 0, 0, twin_sampler(steps=28, cfg=1.0, scheduler="simple"),
+        "## 360° panorama with a 360 LoRA (Flux.1-dev, 2048x1024)\n\nFiles: flux1-dev in models/diffusion_models, "
+        "clip_l and t5xxl_fp16 in models/text_encoders, ae in models/vae, and DiT360's LoRA "
+        "(adapter_model.safetensors) in models/loras.\n\nThe LoRA is trained on whole 2048x1024 equirectangular "
+        "panoramas, so the window is the whole panorama: window_size 2048, one window, nothing to blend. "
+        "`wrap_around` on a single window turns the circle by a different offset every step, so the left/right "
+        "seam never stays in one place and closes. Flux Guidance 2.8 and a prompt starting \"This is a "
+        "panorama.\" as DiT360 uses it; 28 steps at cfg 1.\n\nAnother 360 LoRA: pick it in the LoRA loader "
+        "and set Empty 360° Panorama Latent's height and window_size (twice the height) to its training size.",
+        [2048, 0, 1, 0, True], x=800, equirect=True, vae=(vae, 0), prefix="panorama360/flux_lora")
+    next(n for n in g.nodes if n["type"] == "Panorama360Latent")["widgets_values"] = [1024, 1]
+    return g
+
+
+def photo_extension_graph():
+    """A photo in the middle of a wide canvas; the sampler fills only the new
+    area (Set Latent Noise Mask), and the photo's pixels are pasted back."""
+    g = Graph()
+    ckpt = checkpoint(g, SD15)
+    positive, negative = prompts(g, ckpt, "a wide landscape photo of a coastal village on a cliff, the sea, "
+                                          "rocky shore, summer afternoon, highly detailed")
+    photo = g.node("LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")],
+                   widgets=["photo_to_extend.png", "image"], pos=(0, 340), size=(320, 360), title="Your photo")
+    # upscale_method, width, height, crop
+    fit = g.node("ImageScale", inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE")],
+                 widgets=["lanczos", 512, 512, "center"], pos=(360, 400), size=(400, 130),
+                 title="Photo to 512x512 (SD1.5)")
+    # left, top, right, bottom, feathering
+    pad = g.node("ImagePadForOutpaint", inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")],
+                 widgets=[768, 0, 768, 0, 0], pos=(360, 580), size=(400, 180), title="Canvas: photo in the middle")
+    encode = g.node("VAEEncode", inputs=[("pixels", "IMAGE"), ("vae", "VAE")], outputs=[("LATENT", "LATENT")],
+                    pos=(800, 400), size=(320, 50))
+    noise_mask = g.node("SetLatentNoiseMask", inputs=[("samples", "LATENT"), ("mask", "MASK")],
+                        outputs=[("LATENT", "LATENT")], pos=(800, 500), size=(320, 50),
+                        title="Generate the new area only")
+    plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=[0, 0, 2, 0, False],
+                  pos=(800, 600), size=(360, 180))
+    sampler = g.node("TwinCropFusionSampler", inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
+                                                      ("negative", "CONDITIONING"), ("latent_image", "LATENT"),
+                                                      ("windows", "PANORAMA_WINDOWS")],
+                     outputs=[("LATENT", "LATENT")], widgets=twin_sampler(), pos=(1200, 0), size=(340, 440))
+    decode = g.node("VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")],
+                    pos=(1580, 0), size=(220, 50))
+    # x, y, resize_source
+    paste = g.node("ImageCompositeMasked", inputs=[("destination", "IMAGE"), ("source", "IMAGE"), ("mask", "MASK")],
+                   outputs=[("IMAGE", "IMAGE")], widgets=[0, 0, False], pos=(1580, 100), size=(340, 140),
+                   title="Photo pixels back in place")
+    save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=["panorama/extended"], pos=(1580, 300),
+                  size=(900, 300))
+    g.connect(photo, 0, fit, "image")
+    g.connect(fit, 0, pad, "image")
+    g.connect(pad, 0, encode, "pixels")
+    g.connect(ckpt, 2, encode, "vae")
+    g.connect(encode, 0, noise_mask, "samples")
+    g.connect(pad, 1, noise_mask, "mask")
+    for node, name in ((ckpt, "model"), (positive, "positive"), (negative, "negative"), (noise_mask, "latent_image"),
+                       (plan, "windows")):
+        g.connect(node, 0, sampler, name)
+    g.connect(sampler, 0, decode, "samples")
+    g.connect(ckpt, 2, decode, "vae")
+    g.connect(pad, 0, paste, "destination")
+    g.connect(decode, 0, paste, "source")
+    g.connect(pad, 1, paste, "mask")
+    g.connect(paste, 0, save, "images")
+    g.note("## Extend a photo into a panorama (SD1.5, 512 -> 512x2048)\n\nLoad your photo; Upscale Image makes "
+           "it 512x512 (SD1.5's size) and Pad Image for Outpainting puts it in the middle of a 2048 px canvas "
+           "(left 768, right 768: move it with left/right, add top/bottom for a taller canvas). Set Latent Noise "
+           "Mask lets the sampler generate only the new area; the windows overlapping the photo see it, so the "
+           "scene continues from it. Image Composite Masked pastes the photo's own pixels back, so its area is "
+           "exactly your photo.\n\nDescribe the whole scene in the prompt. feathering 0 keeps a hard edge; "
+           "a few dozen pixels let the model repaint (and blend) the photo's border.", pos=(0, 760))
+    return g
+
+
+def upscale_graph():
+    """A panorama upscaled in pixels, then sampled again at denoise 0.4 with
+    windows of the model's size for detail; tiled VAE encode / decode."""
+    g = Graph()
+    ckpt = checkpoint(g, SD15)
+    positive, negative = prompts(g, ckpt, "a photo of a mountain range at sunrise, snowy peaks, pine forest, lake, "
+                                          "highly detailed, sharp focus")
+    image = g.node("LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")],
+                   widgets=["panorama_to_upscale.png", "image"], pos=(0, 340), size=(320, 360),
+                   title="Panorama to upscale")
+    # upscale_method, scale_by
+    upscale = g.node("ImageScaleBy", inputs=[("image", "IMAGE")], outputs=[("IMAGE", "IMAGE")],
+                     widgets=["lanczos", 2.0], pos=(360, 400), size=(400, 82), title="Upscale 2x (lanczos)")
+    # tile_size, overlap, temporal_size, temporal_overlap
+    encode = g.node("VAEEncodeTiled", inputs=[("pixels", "IMAGE"), ("vae", "VAE")], outputs=[("LATENT", "LATENT")],
+                    widgets=[512, 64, 64, 8], pos=(800, 400), size=(320, 150))
+    plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=[0, 0, 2, 0, False],
+                  pos=(800, 600), size=(360, 180))
+    sampler = g.node("TwinCropFusionSampler", inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
+                                                      ("negative", "CONDITIONING"), ("latent_image", "LATENT"),
+                                                      ("windows", "PANORAMA_WINDOWS")],
+                     outputs=[("LATENT", "LATENT")], widgets=twin_sampler(steps=30, denoise=0.4), pos=(1200, 0),
+                     size=(340, 440))
+    decode = g.node("VAEDecodeTiled", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")],
+                    widgets=[512, 64, 64, 8], pos=(1580, 0), size=(320, 150))
+    save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=["panorama/upscaled"], pos=(1580, 200),
+                  size=(900, 300))
+    g.connect(image, 0, upscale, "image")
+    g.connect(upscale, 0, encode, "pixels")
+    g.connect(ckpt, 2, encode, "vae")
+    for node, name in ((ckpt, "model"), (positive, "positive"), (negative, "negative"), (encode, "latent_image"),
+                       (plan, "windows")):
+        g.connect(node, 0, sampler, name)
+    g.connect(sampler, 0, decode, "samples")
+    g.connect(ckpt, 2, decode, "vae")
+    g.connect(decode, 0, save, "images")
+    g.note("## Upscale a panorama (SD1.5, 512x2048 -> 1024x4096)\n\nLoad a panorama (e.g. one from "
+           "twin_panorama_sd15); Upscale Image By doubles it, VAE Encode (Tiled) encodes it, and KSampler "
+           "(Panorama) samples it again at denoise 0.4 with 512 px windows, the model's own size, in both "
+           "directions: new detail, the layout of your panorama. Raise denoise for more change, lower it to stay "
+           "closer.\n\nBetter than lanczos: Load Upscale Model + Upscale Image (using Model) (an ESRGAN-type "
+           "model in models/upscale_models) in place of Upscale Image By. For a 360 panorama use VAE Encode / "
+           "Decode (360 seamless) and wrap_around on.", pos=(0, 760))
+    return g
 
 
 def main():
@@ -412,6 +563,9 @@ def main():
     controlnet_graph().save("controlnet_panorama_sd15.json")
     flux_graph().save("flux_panorama.json")
     sd35_graph().save("sd35_panorama.json")
+    lora_360_graph().save("panorama_360_lora_flux.json")
+    photo_extension_graph().save("photo_extension_sd15.json")
+    upscale_graph().save("upscale_panorama_sd15.json")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,9 @@ def frontend():
     Image.fromarray(equirect_test_image()).save(server.input_dir / "equirect_test.png")
     # The image the ControlNet template loads (a user brings their own).
     Image.fromarray(equirect_test_image(2048, 512)).save(server.input_dir / "panorama_reference.png")
+    # And the photo and the panorama the photo-extension and upscale templates load.
+    Image.fromarray(equirect_test_image(512, 512)).save(server.input_dir / "photo_to_extend.png")
+    Image.fromarray(equirect_test_image(2048, 512)).save(server.input_dir / "panorama_to_upscale.png")
     page = None
     try:
         server.set_setting("Comfy.TutorialCompleted", True)
@@ -399,6 +402,11 @@ def test_template_browser_lists_the_templates_and_opens_one(frontend):
     # A click on a card opens the template as a workflow of its own.
     path = harness.REPO_ROOT / "example_workflows" / "panorama_360_sd15.json"
     workflow = json.loads(path.read_text())
+    # Brought into view first and let settle: the loop above left the list scrolled to the last card, and a
+    # click while the list still scrolls there is lost.
+    page.evaluate(f"(() => {{ {BROWSER_JS} card({json.dumps(path.stem)}).scrollIntoView({{block: 'center'}}); "
+                  f"return true }})()")
+    page.sleep(1)
     page.evaluate(f"(() => {{ {BROWSER_JS} card({json.dumps(path.stem)}).click(); return true }})()")
     types = json.dumps(sorted(n["type"] for n in workflow["nodes"]), separators=(",", ":"))
     page.wait_for(f"{APP}.extensionManager.workflow.activeWorkflow?.path?.endsWith({json.dumps(path.name)}) && "

@@ -1,0 +1,189 @@
+"""The templates that test_panorama_host's generic run cannot judge, each
+through ComfyUI's executor with its own checks (models shrunk as there):
+
+* panorama_360_lora_flux: Flux + a 360 LoRA in one window the size of the
+  panorama, wrap-around on.  The tiny Flux gets a tiny LoRA on some of its
+  layers, which ComfyUI's LoRA loader must apply (no "lora key not loaded").
+* photo_extension_sd15: the photo padded into a wide canvas, only the new
+  area sampled (Set Latent Noise Mask), the photo's pixels pasted back: the
+  photo's area of the latent is the encoded photo, of the output the photo.
+* upscale_panorama_sd15: lanczos upscale, tiled VAE encode / decode (whose
+  widgets differ in name and number between ComfyUI versions), img2img at
+  the template's denoise.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy
+import pytest
+import torch
+
+import harness
+
+pytestmark = pytest.mark.host
+
+TEMPLATES = harness.REPO_ROOT / "example_workflows"
+# test_panorama_host.test_example_workflow_executes leaves these to this file.
+TESTED_HERE = ("panorama_360_lora_flux", "photo_extension_sd15", "upscale_panorama_sd15")
+SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
+# The tiny Flux's layers the test LoRA changes (its weights, as ComfyUI names them without "diffusion_model.").
+LORA_LAYERS = ("double_blocks.0.img_attn.qkv", "double_blocks.0.txt_mlp.0", "single_blocks.0.linear1",
+               "final_layer.linear")
+
+
+def template(stem: str) -> dict:
+    return json.loads((TEMPLATES / f"{stem}.json").read_text())
+
+
+def widgets(workflow: dict, type_: str) -> list:
+    return next(n["widgets_values"] for n in workflow["nodes"] if n["type"] == type_)
+
+
+def to_prompt(workflow: dict, overrides: dict) -> tuple[dict, dict]:
+    """The API prompt (overrides for the node types it has) and {class type: node id}."""
+    types = {node["type"] for node in workflow["nodes"]}
+    prompt = harness.ui_to_api(workflow, {name: values for name, values in overrides.items() if name in types})
+    return prompt, {entry["class_type"]: node_id for node_id, entry in prompt.items()}
+
+
+def save_input(name: str, pixels: numpy.ndarray) -> str:
+    import folder_paths
+    from PIL import Image
+    Image.fromarray(pixels).save(f"{folder_paths.get_input_directory()}/{name}")
+    return name
+
+
+def smooth_picture(height: int, width: int, seed: int) -> numpy.ndarray:
+    """Smooth colour waves (what a VAE encodes without surprises), as uint8."""
+    rng = numpy.random.default_rng(seed)
+    y, x = numpy.mgrid[0:height, 0:width] / max(height, width)
+    channels = [0.5 + 0.4 * numpy.sin(2 * numpy.pi * (rng.uniform(1, 3) * x + rng.uniform(1, 3) * y) + rng.uniform(0, 6))
+                for _ in range(3)]
+    return (numpy.stack(channels, -1) * 255).astype(numpy.uint8)
+
+
+def test_the_templates_tested_here_exist():
+    assert all((TEMPLATES / f"{stem}.json").exists() for stem in TESTED_HERE)
+
+
+@pytest.fixture(scope="module")
+def tiny_flux_lora(dit_files, tmp_path_factory):
+    """A rank-2 LoRA for some of the tiny Flux's layers, in the plain
+    "diffusion_model.<layer>.lora_up / lora_down" format, in a ``loras`` folder."""
+    import folder_paths
+    from safetensors.torch import load_file, save_file
+    weights = load_file(folder_paths.get_full_path_or_raise("diffusion_models", dit_files["flux_dev"]))
+    generator = torch.Generator().manual_seed(0)
+    lora = {}
+    for layer in LORA_LAYERS:
+        out_features, in_features = weights[f"{layer}.weight"].shape
+        lora[f"diffusion_model.{layer}.lora_up.weight"] = torch.randn(out_features, 2, generator=generator) * 0.1
+        lora[f"diffusion_model.{layer}.lora_down.weight"] = torch.randn(2, in_features, generator=generator) * 0.1
+        lora[f"diffusion_model.{layer}.alpha"] = torch.tensor(2.0)
+    directory = tmp_path_factory.mktemp("loras")
+    save_file({k: v.contiguous().half() for k, v in lora.items()}, str(directory / "tiny_flux_360_lora.safetensors"))
+    harness.add_checkpoint_folder(directory, "loras")
+    return "tiny_flux_360_lora.safetensors"
+
+
+def test_360_lora_template_runs_one_wrapping_window(comfy, dit_files, tiny_flux_lora):
+    workflow = template("panorama_360_lora_flux")
+    # The template's plan: one window as wide as the panorama (2:1, so twice the latent's height), wrapping.
+    height = widgets(workflow, "Panorama360Latent")[0]
+    window, stride, count, _, wrap = widgets(workflow, "CrossSamplingScheduler")
+    assert (window, stride, count, wrap) == (2 * height, 0, 1, True)
+    prompt, ids = to_prompt(workflow, {
+        "UNETLoader": {"unet_name": dit_files["flux_dev"]},
+        "VAELoader": {"vae_name": dit_files["flux_vae"]},
+        "LoraLoaderModelOnly": {"lora_name": tiny_flux_lora},
+        # Flux's 16 px tokens: 256x128 px is a 16x8-token panorama, still one window wide.
+        "Panorama360Latent": {"height": 128},
+        "CrossSamplingScheduler": {"window_size": 256},
+        "TwinCropFusionSampler": {"steps": 2},
+    })
+    prompt = harness.replace_text_encoders(prompt, "flux_dev")
+    lora, sampler, decode = ids["LoraLoaderModelOnly"], ids["TwinCropFusionSampler"], ids["PanoramaSeamlessDecode"]
+    with harness._captured_logs() as logs:
+        result = harness.run_prompt(prompt, outputs=[lora, sampler, decode, ids["SavePanorama360"]])
+    assert result.success, result.errors
+    # ComfyUI's LoRA loader took every key of the file: a patch on each layer, no key left over.
+    assert not [line for line in logs if "lora key not loaded" in line], logs
+    patched = set(result.output(lora).patches)
+    assert {f"diffusion_model.{layer}.weight" for layer in LORA_LAYERS} <= patched, sorted(patched)
+    image = result.output(decode)
+    assert image.shape == (1, 128, 256, 3) and torch.isfinite(image).all()
+    latent = result.output(sampler)["samples"]
+    assert latent.shape == (1, 16, 16, 32) and torch.isfinite(latent).all() and latent.std() > 0
+    assert result.ui[ids["SavePanorama360"]]["images"][0]["filename"].endswith(".png")
+
+
+def test_photo_extension_keeps_the_photo(comfy, tiny_checkpoints):
+    workflow = template("photo_extension_sd15")
+    left, top, right, bottom, feathering = widgets(workflow, "ImagePadForOutpaint")
+    assert feathering == 0 and top == bottom == 0 and left > 0 and right > 0
+    # A photo that is not square, so Upscale Image's centre crop and lanczos resize both act.
+    name = save_input("panorama_test_photo.png", smooth_picture(100, 140, seed=1))
+    prompt, ids = to_prompt(workflow, {
+        "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints["sd15"]},
+        "LoadImage": {"image": name},
+        "ImageScale": {"width": 128, "height": 128},
+        "ImagePadForOutpaint": {"left": 192, "right": 192},
+        "CrossSamplingScheduler": SMALL_PLAN,
+        "TwinCropFusionSampler": {"steps": 2},
+    })
+    nodes = {k: ids[k] for k in ("ImageScale", "ImagePadForOutpaint", "VAEEncode", "TwinCropFusionSampler",
+                                 "VAEDecode", "ImageCompositeMasked")}
+    result = harness.run_prompt(prompt, outputs=list(nodes.values()))
+    assert result.success, result.errors
+    photo = result.output(nodes["ImageScale"])
+    mask = result.output(nodes["ImagePadForOutpaint"], 1)
+    assert photo.shape == (1, 128, 128, 3)
+    assert (mask[:, :, 192:320] == 0).all() and (mask[:, :, :192] == 1).all() and (mask[:, :, 320:] == 1).all()
+    # The latent: the photo's columns are the encoded photo (ComfyUI's noise mask keeps them), the rest is new.
+    encoded = result.output(nodes["VAEEncode"])["samples"]
+    sampled = result.output(nodes["TwinCropFusionSampler"])["samples"]
+    assert sampled.shape == encoded.shape == (1, 4, 16, 64)
+    kept = slice(192 // 8, 320 // 8)
+    torch.testing.assert_close(sampled[..., kept], encoded[..., kept], rtol=0, atol=1e-5)
+    assert (sampled[..., :kept.start] - encoded[..., :kept.start]).abs().max() > 0.1
+    assert (sampled[..., kept.stop:] - encoded[..., kept.stop:]).abs().max() > 0.1
+    # The picture: the photo's area is the photo's pixels, the rest what the sampler made.
+    decoded = result.output(nodes["VAEDecode"])
+    output = result.output(nodes["ImageCompositeMasked"])
+    assert output.shape == decoded.shape == (1, 128, 512, 3)
+    assert torch.equal(output[:, :, 192:320], photo)
+    assert torch.equal(output[:, :, :192], decoded[:, :, :192]) and torch.equal(output[:, :, 320:], decoded[:, :, 320:])
+
+
+def test_upscale_template(comfy, tiny_checkpoints):
+    workflow = template("upscale_panorama_sd15")
+    assert widgets(workflow, "ImageScaleBy") == ["lanczos", 2.0]
+    assert widgets(workflow, "TwinCropFusionSampler")[6] == 0.4  # denoise
+    name = save_input("panorama_test_to_upscale.png", smooth_picture(64, 256, seed=2))
+    tiles = {"tile_size": 128, "overlap": 32}
+    prompt, ids = to_prompt(workflow, {
+        "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints["sd15"]},
+        "LoadImage": {"image": name},
+        "VAEEncodeTiled": tiles,
+        "VAEDecodeTiled": tiles,
+        "CrossSamplingScheduler": SMALL_PLAN,
+        "TwinCropFusionSampler": {"steps": 2},
+    })
+    # The tiled nodes' widgets read by name on this host (0.3.64 and 0.33 both have the temporal pair).
+    for node in ("VAEEncodeTiled", "VAEDecodeTiled"):
+        inputs = prompt[ids[node]]["inputs"]
+        assert {k: inputs[k] for k in ("tile_size", "overlap", "temporal_size", "temporal_overlap")} == \
+            {**tiles, "temporal_size": 64, "temporal_overlap": 8}, inputs
+    encode, sampler, decode = ids["VAEEncodeTiled"], ids["TwinCropFusionSampler"], ids["VAEDecodeTiled"]
+    result = harness.run_prompt(prompt, outputs=[ids["ImageScaleBy"], encode, sampler, decode])
+    assert result.success, result.errors
+    assert result.output(ids["ImageScaleBy"]).shape == (1, 128, 512, 3)
+    encoded = result.output(encode)["samples"]
+    sampled = result.output(sampler)["samples"]
+    assert sampled.shape == encoded.shape == (1, 4, 16, 64) and torch.isfinite(sampled).all()
+    assert not torch.equal(sampled, encoded)
+    image = result.output(decode)
+    assert image.shape == (1, 128, 512, 3) and torch.isfinite(image).all()
+    assert result.events_named("progress"), "the sampler reported no progress"
