@@ -19,6 +19,9 @@ LOADERS = {"CheckpointLoaderSimple": (("ckpt_name",), "checkpoints"),
            "TripleCLIPLoader": (("clip_name1", "clip_name2", "clip_name3"), "text_encoders"),
            "VAELoader": (("vae_name",), "vae"),
            "LoraLoaderModelOnly": (("lora_name",), "loras")}
+# Loaders whose weights come from an installed Python package (no file, nothing for the frontend to download):
+# the package, pinned in scripts/requirements-models.txt.
+PACKAGE_LOADERS = {"PanoramaTerrainModelLoader": "adaptive-terrain-diffusion"}
 
 
 def generator():
@@ -54,8 +57,17 @@ def test_thumbnail_and_model_locations(path):
     thumbnail = path.with_suffix(".jpg")
     assert thumbnail.exists(), f"no {thumbnail.name}: run python tools/make_thumbnails.py"
     assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff", f"{thumbnail.name} is not a JPEG"
-    loaders = [n for n in json.loads(path.read_text())["nodes"] if n["type"] in LOADERS]
-    assert loaders
+    nodes = json.loads(path.read_text())["nodes"]
+    loaders = [n for n in nodes if n["type"] in LOADERS]
+    assert loaders or any(n["type"] in PACKAGE_LOADERS for n in nodes)
+    for node in (n for n in nodes if n["type"] in PACKAGE_LOADERS):
+        # No download offered; the template's note says how to install the package, at the pinned version.
+        assert "models" not in node["properties"]
+        package = PACKAGE_LOADERS[node["type"]]
+        pin = next(line.split()[0] for line in (REPO / "scripts" / "requirements-models.txt").read_text().splitlines()
+                   if line.startswith(package + "=="))
+        notes = " ".join(n["widgets_values"][0] for n in nodes if n["type"] == "MarkdownNote")
+        assert f"pip install --no-deps {pin}" in notes, f"{path.name}'s note does not say: pip install --no-deps {pin}"
     for node in loaders:
         files, directory = LOADERS[node["type"]]
         models = node["properties"]["models"]

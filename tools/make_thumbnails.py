@@ -24,7 +24,9 @@ from fusion.windows import WindowPlan, plan_views, resolve_plan  # noqa: E402
 OUT = REPO / "example_workflows"
 SIZE = (640, 400)
 GROUP_COLOURS = [(255, 214, 90), (90, 200, 255), (255, 120, 200), (150, 255, 150)]
-NATIVE_PX = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd35": 1024}
+NATIVE_PX = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd35": 1024, "terrain": 128}
+# Pixels per latent pixel: 8 for the VAE models, 1 for the terrain model (its latent is its pixels).
+LATENT_PX = {"terrain": 1}
 
 
 def landscape(width: int, height: int, seed: int) -> Image.Image:
@@ -48,6 +50,24 @@ def landscape(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray((np.clip(image, 0, 1) * 255).astype(np.uint8))
 
 
+def terrain(width: int, height: int, seed: int) -> Image.Image:
+    """A made-up heightmap (random waves, larger ones stronger) drawn as the
+    terrain template draws its result: Terrain Relief's hillshade with
+    hypsometric tints (terrain/render.py)."""
+    import torch
+    from terrain.render import relief
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / height
+    heights = np.zeros((height, width))
+    for k in range(1, 60):
+        angle, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+        frequency = 0.6 * k
+        heights += rng.normal() / frequency ** 1.3 * np.sin(frequency * (np.cos(angle) * x + np.sin(angle) * y) + phase)
+    heights = (heights - heights.mean()) / (heights.std() * 2.5) - 0.25
+    image = relief(torch.from_numpy(heights).float()[None, None], tint_range=(-1.0, 0.6))
+    return Image.fromarray((image[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+
+
 def widgets(workflow: dict, type_: str):
     return next((n["widgets_values"] for n in workflow["nodes"] if n["type"] == type_), None)
 
@@ -68,24 +88,25 @@ def latent_size(workflow: dict, native: int) -> tuple[int, int]:
     return width, height
 
 
-def plan_of(workflow: dict, native: int) -> WindowPlan:
+def plan_of(workflow: dict, native: int, px: int = 8) -> WindowPlan:
     window, stride, count, cross, wrap = widgets(workflow, "CrossSamplingScheduler")
-    return resolve_plan(WindowPlan(window // 8 or None, stride // 8 or None, count, cross // 8 or None, wrap),
-                        native // 8)
+    return resolve_plan(WindowPlan(window // px or None, stride // px or None, count, cross // px or None, wrap),
+                        native // px)
 
 
-def draw_windows(draw, plan, width, height, box, steps):
+def draw_windows(draw, plan, width, height, box, steps, px=8):
     """A few windows of the plan, so their size and overlap read at a glance:
     the first three of group 0 (filled), one of group 1 (shifted by the cross
     stride), and with wrap-around the window across the seam, at both ends.
-    Ticks under the picture mark where every window of group 0 starts."""
+    Ticks under the picture mark where every window of group 0 starts.
+    ``px``: image pixels per latent pixel."""
     left, top, scale = box
-    latent_w, latent_h = width // 8, height // 8
+    latent_w, latent_h = width // px, height // px
 
     def rectangle(t, l, views, colour, fill):
         for shift in (0, -latent_w) if l + views.window_w > latent_w else (0,):
-            x0, y0 = left + (l + shift) * 8 * scale, top + t * 8 * scale
-            x1, y1 = x0 + views.window_w * 8 * scale, y0 + views.window_h * 8 * scale
+            x0, y0 = left + (l + shift) * px * scale, top + t * px * scale
+            x1, y1 = x0 + views.window_w * px * scale, y0 + views.window_h * px * scale
             draw.rectangle([max(x0, left), y0 + 2, min(x1, left + width * scale), y1 - 2],
                            outline=colour, width=3, fill=fill)
 
@@ -100,7 +121,7 @@ def draw_windows(draw, plan, width, height, box, steps):
         l = second.lefts[min(1, len(second.lefts) - 1)]
         rectangle(second.tops[-1], l, second, GROUP_COLOURS[1], None)
     for l in first.lefts:
-        x = left + l * 8 * scale
+        x = left + l * px * scale
         draw.line([x, top + height * scale + 3, x, top + height * scale + 11], fill=colour, width=2)
 
 
@@ -147,19 +168,26 @@ DESCRIPTIONS = {
         "the photo in a 512x2048 canvas, only the new area sampled", "the photo's own pixels pasted back"]),
     "upscale_panorama_sd15": ("Upscale a panorama · SD1.5", ["2x lanczos, then denoise 0.4 in 512 px windows",
                                                             "tiled VAE encode and decode"]),
+    "terrain_panorama": ("Terrain panorama · trained terrain model", [
+        "128x1024 heightmap, 128 px windows, 2 groups, 4 lcm steps",
+        "weights from pip: adaptive-terrain-diffusion"]),
 }
 
 
 def thumbnail(path: Path) -> Image.Image:
     workflow = json.loads(path.read_text())
     native = next((px for model, px in NATIVE_PX.items() if model in path.stem), NATIVE_PX["sd15"])
+    px = next((px for model, px in LATENT_PX.items() if model in path.stem), 8)
     width, height = latent_size(workflow, native)
-    plan = plan_of(workflow, native)
+    plan = plan_of(workflow, native, px)
     scale = min((SIZE[0] - 32) / width, (SIZE[1] - 92 - 32) / height)
     w, h = round(width * scale), round(height * scale)
     left, top = (SIZE[0] - w) // 2, (SIZE[1] - 92 - h) // 2
     canvas = Image.new("RGB", SIZE, (30, 33, 40))
-    canvas.paste(landscape(w, h, seed=sum(map(ord, path.stem))), (left, top))
+    seed = sum(map(ord, path.stem))
+    # The terrain's relief is shaded at the panorama's own pixels (its slopes are per pixel), then shrunk.
+    picture = terrain(width, height, seed).resize((w, h), Image.LANCZOS) if px == 1 else landscape(w, h, seed)
+    canvas.paste(picture, (left, top))
     draw = ImageDraw.Draw(canvas, "RGBA")
     if "regional" in path.stem:
         for (x0, x1), colour in zip([(0.0, 0.4), (0.3, 0.7), (0.6, 1.0)],
@@ -176,7 +204,7 @@ def thumbnail(path: Path) -> Image.Image:
         coarse = half.resize((max(1, half.width // 10), max(1, half.height // 10))).resize(half.size, Image.NEAREST)
         canvas.paste(coarse, (left, top))
         draw.line([left + w // 2, top - 8, left + w // 2, top + h + 8], fill=(255, 255, 255), width=3)
-    draw_windows(draw, plan, width, height, (left, top, scale), steps=plan.cross_count)
+    draw_windows(draw, plan, width, height, (left, top, scale), steps=plan.cross_count, px=px)
     pad = widgets(workflow, "ImagePadForOutpaint")
     if pad is not None:
         # The photo: kept as it is; the rest of the canvas is generated around it.
@@ -184,7 +212,7 @@ def thumbnail(path: Path) -> Image.Image:
         x1, y1 = left + (width - pad[2]) * scale, top + (height - pad[3]) * scale
         draw.rectangle([x0, y0, x1, y1], outline=(255, 255, 255), width=4)
         draw.text((x0 + 8, y0 + 6), "your photo", fill=(255, 255, 255), font=fonts()[1])
-    if plan.wrap_x and len(plan_views(plan, height // 8, width // 8).lefts) == 1:
+    if plan.wrap_x and len(plan_views(plan, height // px, width // px).lefts) == 1:
         # One window and the seam it moves every step (a few of its positions).
         for k in range(1, 6):
             x = left + (k * 0.17 + 0.07) * w

@@ -355,9 +355,9 @@ def sd35_graph():
         [1024, 256, 2, 0, False], x=800, prefix="panorama/sd35")
 
 
-def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion", scheduler="normal", denoise=1.0):
+def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion", scheduler="normal", denoise=1.0, sampler="euler"):
     # seed, control_after_generate, steps, cfg, sampler, scheduler, denoise, mode, lam, tau, view_batch_size
-    return [42, "fixed", steps, cfg, "euler", scheduler, denoise, mode, 1.0, 0.5, 4]
+    return [42, "fixed", steps, cfg, sampler, scheduler, denoise, mode, 1.0, 0.5, 4]
 
 
 def lora_360_graph():
@@ -507,6 +507,53 @@ def upscale_graph():
     return g
 
 
+def terrain_graph():
+    """The trained terrain model (adaptive-terrain-diffusion's consistency
+    U-Net, weights from its PyPI package, so no file to download): a
+    difficulty as the conditioning, a 128x1024 strip in 128 px windows,
+    4 lcm steps at cfg 1 (Karras sigmas), drawn as hillshaded relief."""
+    g = Graph()
+    loader = g.node("PanoramaTerrainModelLoader", outputs=[("MODEL", "MODEL")], pos=(0, 0), size=(440, 60))
+    # difficulty: 1 (gentle) to 100 (rugged)
+    difficulty = g.node("PanoramaTerrainDifficulty", outputs=[("CONDITIONING", "CONDITIONING")], widgets=[50.0],
+                        pos=(0, 130), size=(440, 60))
+    latent = g.node("PanoramaLatent", inputs=[("model", "MODEL")], outputs=[("LATENT", "LATENT")],
+                    widgets=[1024, 128, 1], pos=(0, 260), size=(320, 130))
+    plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=[0, 0, 2, 0, False],
+                  pos=(0, 460), size=(360, 180))
+    sampler = g.node("TwinCropFusionSampler", inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
+                                                      ("negative", "CONDITIONING"), ("latent_image", "LATENT"),
+                                                      ("windows", "PANORAMA_WINDOWS")],
+                     outputs=[("LATENT", "LATENT")],
+                     widgets=twin_sampler(steps=4, cfg=1.0, scheduler="karras", sampler="lcm"), pos=(480, 0),
+                     size=(340, 440))
+    # exaggeration, shading, wrap_around
+    relief = g.node("PanoramaTerrainRelief", inputs=[("samples", "LATENT")],
+                    outputs=[("relief", "IMAGE"), ("heightmap", "IMAGE")], widgets=[1.0, 0.75, False],
+                    pos=(860, 0), size=(320, 160))
+    save = g.node("SaveImage", inputs=[("images", "IMAGE")], widgets=["panorama/terrain"], pos=(860, 220),
+                  size=(900, 300), title="Save relief")
+    preview = g.node("PreviewImage", inputs=[("images", "IMAGE")], pos=(860, 580), size=(900, 300),
+                     title="Preview heightmap")
+    g.connect(loader, 0, latent, "model")
+    for node, name in ((loader, "model"), (difficulty, "positive"), (difficulty, "negative"),
+                       (latent, "latent_image"), (plan, "windows")):
+        g.connect(node, 0, sampler, name)
+    g.connect(sampler, 0, relief, "samples")
+    g.connect(relief, 0, save, "images")
+    g.connect(relief, 1, preview, "images")
+    g.note("## Terrain panorama from a trained model (128x1024)\n\nNo file to download: the weights come from "
+           "the PyPI package adaptive-terrain-diffusion (MIT), installed into ComfyUI's Python environment:\n\n"
+           "`pip install --no-deps adaptive-terrain-diffusion==0.4.2`\n\n(the pin of the pack's "
+           "scripts/requirements-models.txt), then restart ComfyUI.\n\nA consistency model for terrain "
+           "heightmaps, 1 px per latent pixel, 128 px native windows: Panorama Windows with its defaults plans "
+           "128 px windows, 32 px view stride, c = 2. Few steps: lcm, 4 steps, Karras schedule, cfg 1. Terrain "
+           "Difficulty (1 gentle to 100 rugged) is the conditioning, on positive and negative (at cfg 1 the "
+           "negative is never run). Terrain Relief draws hillshade with hypsometric tints (saved) and the grey "
+           "heightmap (previewed).", pos=(0, 700))
+    return g
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     # window_size, view_stride, cross_count, cross_stride, wrap_around (0 = model default)
@@ -566,6 +613,7 @@ def main():
     lora_360_graph().save("panorama_360_lora_flux.json")
     photo_extension_graph().save("photo_extension_sd15.json")
     upscale_graph().save("upscale_panorama_sd15.json")
+    terrain_graph().save("terrain_panorama.json")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,14 @@ through ComfyUI's executor with its own checks (models shrunk as there):
 * upscale_panorama_sd15: lanczos upscale, tiled VAE encode / decode (whose
   widgets differ in name and number between ComfyUI versions), img2img at
   the template's denoise.
+* terrain_panorama: the trained terrain model (no VAE, no checkpoint file:
+  weights from the installed PyPI package adaptive-terrain-diffusion, skipped
+  where it is not installed), its sampler settings as the template has them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy
@@ -26,7 +30,7 @@ pytestmark = pytest.mark.host
 
 TEMPLATES = harness.REPO_ROOT / "example_workflows"
 # test_panorama_host.test_example_workflow_executes leaves these to this file.
-TESTED_HERE = ("panorama_360_lora_flux", "photo_extension_sd15", "upscale_panorama_sd15")
+TESTED_HERE = ("panorama_360_lora_flux", "photo_extension_sd15", "upscale_panorama_sd15", "terrain_panorama")
 SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
 # The tiny Flux's layers the test LoRA changes (its weights, as ComfyUI names them without "diffusion_model.").
 LORA_LAYERS = ("double_blocks.0.img_attn.qkv", "double_blocks.0.txt_mlp.0", "single_blocks.0.linear1",
@@ -186,4 +190,36 @@ def test_upscale_template(comfy, tiny_checkpoints):
     assert not torch.equal(sampled, encoded)
     image = result.output(decode)
     assert image.shape == (1, 128, 512, 3) and torch.isfinite(image).all()
+    assert result.events_named("progress"), "the sampler reported no progress"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("terrain_diffusion") is None,
+    reason="terrain_panorama's loader reads the trained terrain model's weights from the PyPI package "
+           "adaptive-terrain-diffusion==0.4.2, not installed in this venv: pip install --no-deps "
+           "adaptive-terrain-diffusion==0.4.2 (bash scripts/setup.sh <ComfyUI dir> does it)")
+def test_terrain_template(comfy):
+    """The template as it is (lcm, 4 steps, karras, cfg 1, default windows:
+    128 px, stride 32, c = 2) on a narrower strip: the relief saved, the
+    grey heightmap previewed, both the sampled latent's pictures."""
+    workflow = template("terrain_panorama")
+    # seed, control, steps, cfg, sampler, scheduler, denoise, mode, ...: what the README and demo/terrain.py use.
+    assert widgets(workflow, "TwinCropFusionSampler")[2:8] == [4, 1.0, "lcm", "karras", 1.0, "twindiffusion"]
+    assert widgets(workflow, "CrossSamplingScheduler") == [0, 0, 2, 0, False]
+    assert widgets(workflow, "PanoramaLatent")[:2] == [1024, 128]
+    prompt, ids = to_prompt(workflow, {"PanoramaLatent": {"width": 384}})
+    sampler, relief = ids["TwinCropFusionSampler"], ids["PanoramaTerrainRelief"]
+    difficulty = [ids["PanoramaTerrainDifficulty"], 0]
+    assert prompt[sampler]["inputs"]["positive"] == prompt[sampler]["inputs"]["negative"] == difficulty
+    result = harness.run_prompt(prompt, outputs=[sampler, relief, ids["SaveImage"], ids["PreviewImage"]])
+    assert result.success, result.errors
+    latent = result.output(sampler)["samples"]
+    assert latent.shape == (1, 1, 128, 384) and torch.isfinite(latent).all()
+    assert latent.abs().max() <= 1.0 and latent.std() > 0.01
+    picture, heightmap = result.output(relief, 0), result.output(relief, 1)
+    assert picture.shape == heightmap.shape == (1, 128, 384, 3)
+    assert 0 <= float(picture.min()) and float(picture.max()) <= 1 and picture.std() > 0.01
+    torch.testing.assert_close(heightmap[..., 0], ((latent[:, 0] + 1) / 2).clamp(0, 1), rtol=0, atol=1e-6)
+    assert result.ui[ids["SaveImage"]]["images"][0]["filename"].startswith("terrain")
+    assert result.ui[ids["PreviewImage"]]["images"]
     assert result.events_named("progress"), "the sampler reported no progress"
