@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -225,7 +225,7 @@ def shifts_circle(plan: WindowPlan, width: int) -> bool:
 
 def effective_shift(plan: WindowPlan, width: int) -> WindowPlan:
     if plan.shift == "none" and shifts_circle(plan, width):
-        return WindowPlan(plan.window, plan.stride, 1, plan.cross_stride, True, "golden", plan.shift_seed, plan.unit)
+        return replace(plan, cross_count=1, shift="golden")
     return plan
 
 
