@@ -402,7 +402,13 @@ def test_template_browser_lists_the_templates_and_opens_one(frontend):
                   "the template browser with the pack's category")
     page.evaluate(f"(() => {{ {BROWSER_JS} leaf({pack}).click(); return true }})()")
     stems = [p.stem for p in TEMPLATES]
-    page.wait_for(f"(() => {{ {BROWSER_JS} return {json.dumps(stems)}.every(card) }})()", 20,
+    # 1.27 renders the cards a page at a time (12), the next page when its list is scrolled to the end
+    page.wait_for(f"""(() => {{ {BROWSER_JS}
+      const shown = {json.dumps(stems)}.filter(card);
+      let list = shown.length ? card(shown.at(-1)) : null;
+      while (list && list.scrollHeight <= list.clientHeight + 1) list = list.parentElement;
+      if (list) list.scrollTop = list.scrollHeight;
+      return shown.length === {len(stems)} }})()""", 60,
                   f"a card for each of {stems}")
     # Each card shows the template's thumbnail (the browser loads them as they scroll into view).
     from PIL import Image
