@@ -11,58 +11,52 @@ from typing import NamedTuple
 
 import torch
 
-from .windows import Views
+from .windows import CropViews, Views
 
 
 class Link(NamedTuple):
-    """Where window ``i`` sees an already-fused neighbour ``n``: the
-    neighbour's row and column for each pixel of ``i``, and the weight of
-    the neighbour on each pixel: the 0/1 mask of the pixels they share (the
-    paper), or that mask feathered."""
+    """Where window ``i`` sees an already-fused neighbour ``n``: for each
+    pixel of ``i`` the neighbour's pixel there (flat index into the
+    neighbour's h*w), and the weight of the neighbour on each pixel: the 0/1
+    mask of the pixels they share (the paper), or that mask feathered."""
 
     neighbour: int
-    row_map: torch.Tensor
-    col_map: torch.Tensor
+    index: torch.Tensor
     mask: torch.Tensor
 
 
 def cut_windows(x: torch.Tensor, views: Views, ids=None, scale: int = 1) -> torch.Tensor:
-    """(B, C, H, W) -> (N, B, C, h, w), one gather for all windows or those
-    in ``ids`` (columns wrap modulo the width).  ``scale`` cuts a tensor
-    aligned with the latent at ``scale`` times its resolution (a ControlNet
-    hint in pixels): window pixel ``r`` covers rows ``r*scale ... r*scale +
-    scale - 1``."""
-    rows, cols = (views.rows, views.cols) if ids is None else (views.rows[list(ids)], views.cols[list(ids)])
-    if scale != 1:
-        fine = torch.arange(scale, device=rows.device)
-        rows = (rows[:, :, None] * scale + fine).flatten(1)
-        cols = (cols[:, :, None] * scale + fine).flatten(1)
-    rows, cols = rows.to(x.device), cols.to(x.device)
-    windows = x[:, :, rows[:, :, None], cols[:, None, :]]
-    return windows.permute(2, 0, 1, 3, 4)
+    """(B, C, H, W) -> (N, B, C, h, w): the windows (or those in ``ids``)
+    read from ``x``.  ``scale`` reads a tensor aligned with the latent at
+    ``scale`` times its resolution (a ControlNet hint in pixels)."""
+    return views.cut(x, ids, scale)
 
 
-def flat_index(views: Views) -> torch.Tensor:
-    """Position of every window pixel in the flattened latent, (N*h*w,)."""
-    return (views.rows[:, :, None] * views.width + views.cols[:, None, :]).flatten()
-
-
-def coverage(views: Views, dtype: torch.dtype) -> torch.Tensor:
-    """How many windows cover each latent pixel, (H, W)."""
-    index = flat_index(views)
+def coverage(views: Views, dtype: torch.dtype) -> torch.Tensor | None:
+    """How many window pixels read each latent pixel, (H, W); ``None`` for
+    windows that blend back with weights of their own."""
+    if views.blend is not None:
+        return None
+    index = views.read.flatten()
     count = torch.zeros(views.height * views.width, dtype=dtype, device=index.device)
     count.index_add_(0, index, torch.ones_like(index, dtype=dtype))
     return count.view(views.height, views.width)
 
 
 def merge_windows(windows: torch.Tensor, views: Views, count: torch.Tensor | None = None) -> torch.Tensor:
-    """MultiDiffusion's merge: the per-pixel average of the windows covering
-    it.  (N, B, C, h, w) -> (B, C, H, W)."""
+    """(N, B, C, h, w) -> (B, C, H, W): MultiDiffusion's merge, the
+    per-pixel average of the window pixels that read it, or the windows'
+    own weighted map back (``views.blend``)."""
     n, b, c = windows.shape[:3]
+    flat = windows.permute(1, 2, 0, 3, 4).reshape(b, c, -1)
+    total = windows.new_zeros(b, c, views.height * views.width)
+    if views.blend is not None:
+        target, source, weight = views.blend
+        total.index_add_(2, target, flat[:, :, source] * weight.to(windows.dtype))
+        return total.view(b, c, views.height, views.width)
     if count is None:
         count = coverage(views, windows.dtype)
-    total = windows.new_zeros(b, c, views.height * views.width)
-    total.index_add_(2, flat_index(views), windows.permute(1, 2, 0, 3, 4).reshape(b, c, -1))
+    total.index_add_(2, views.read.flatten(), flat)
     return total.view(b, c, views.height, views.width) / count
 
 
@@ -83,7 +77,7 @@ def overlap_ramp(shared: torch.Tensor) -> torch.Tensor:
     return ramp.clamp(min=0) * shared
 
 
-def _link(views: Views, i: int, n: int, dtype: torch.dtype, feather: bool = False) -> Link | None:
+def _link(views: CropViews, i: int, n: int, dtype: torch.dtype, feather: bool = False) -> Link | None:
     top, left = views.origin(n)
     row_map = views.rows[i] - top
     col_map = views.cols[i] - left
@@ -97,14 +91,18 @@ def _link(views: Views, i: int, n: int, dtype: torch.dtype, feather: bool = Fals
         mask = (overlap_ramp(row_ok)[:, None] * overlap_ramp(col_ok)[None, :]).to(dtype)
     else:
         mask = (row_ok[:, None] & col_ok[None, :]).to(dtype)
-    return Link(n, row_map.clamp(0, views.window_h - 1), col_map.clamp(0, views.window_w - 1), mask)
+    index = row_map.clamp(0, views.window_h - 1)[:, None] * views.window_w + col_map.clamp(0, views.window_w - 1)
+    return Link(n, index, mask)
 
 
 def fusion_links(views: Views, dtype: torch.dtype, feather: bool = False) -> list[list[Link]]:
     """For each window in raster order, its neighbours that are fused before
     it: the left and the upper one, and on a circle the first window of the
     row for the last one, which closes the seam at the wrap.  ``feather``
-    weights each neighbour by :func:`overlap_ramp` instead of 0/1."""
+    weights each neighbour by :func:`overlap_ramp` instead of 0/1.  Windows
+    that are not crops define their own (``views.fusion_links``)."""
+    if not views.is_crop:
+        return views.fusion_links(dtype, feather)
     n_rows, n_cols = views.grid
     links = []
     for i in range(len(views)):
@@ -141,7 +139,7 @@ def crop_fusion(windows: torch.Tensor, links: list[list[Link]], lam: float) -> t
         total = lam * windows[i]
         covered = torch.zeros_like(window_links[0].mask)
         for link in window_links:
-            neighbour = fused[link.neighbour][..., link.row_map[:, None], link.col_map[None, :]]
+            neighbour = fused[link.neighbour].flatten(-2)[..., link.index]
             total = total + link.mask * neighbour
             covered = covered + link.mask
         # where no neighbour covers, the minimiser is x_i itself; saying so

@@ -242,7 +242,7 @@ class MultiScaleDenoiser:
         """z_{t-1}^s, (K*B, ...): every window of z_t^s guided by z_{t-1}^{s-1}
         of its branch, stepped, then fused (Crop Fusion, while active) and
         merged."""
-        views, count, links = self.panorama.layout(z, step)
+        views, count = self.panorama.layout(z, step)
         windows = cut_windows(z, views)
         batch, branches = z.shape[0], z_low.shape[0] // z.shape[0]
         stepped: list = [None] * len(views)
@@ -261,5 +261,5 @@ class MultiScaleDenoiser:
                 stepped[i] = window
         stepped = torch.stack(stepped)
         if fusion_active(self.panorama.settings, step, num_steps):
-            stepped = crop_fusion(stepped, links, self.panorama.settings.lam)
+            stepped = crop_fusion(stepped, self.panorama.links(views, z.dtype), self.panorama.settings.lam)
         return merge_windows(stepped, views, count)

@@ -123,14 +123,22 @@ class PanoramaDenoiser:
         self.plan = plan
         self.settings = settings
         self._layouts: dict = {}
+        self._links: dict = {}
 
-    def layout(self, x: torch.Tensor, step: int) -> tuple[Views, torch.Tensor, list]:
+    def layout(self, x: torch.Tensor, step: int) -> tuple[Views, torch.Tensor | None]:
         height, width = x.shape[-2:]
         key = (height, width, placement(self.plan, height, width, step), x.device, x.dtype)
         if key not in self._layouts:
             views = plan_views(self.plan, height, width, step, x.device)
-            self._layouts[key] = (views, coverage(views, x.dtype), fusion_links(views, x.dtype, self.settings.feather))
+            self._layouts[key] = (views, coverage(views, x.dtype))
         return self._layouts[key]
+
+    def links(self, views: Views, dtype: torch.dtype) -> list:
+        """Crop Fusion's links of a layout, made the first time a step fuses."""
+        key = (id(views), dtype)
+        if key not in self._links:
+            self._links[key] = fusion_links(views, dtype, self.settings.feather)
+        return self._links[key]
 
     def views(self, x: torch.Tensor, step: int) -> Views:
         return self.layout(x, step)[0]
@@ -138,11 +146,11 @@ class PanoramaDenoiser:
     def __call__(self, model_fn: ModelFn, x: torch.Tensor, sigma: torch.Tensor, step: int, num_steps: int,
                  batches: Batching = raster_batches, run: BatchRunner | None = None) -> torch.Tensor:
         """D(x): (B, C, H, W) -> (K*B, C, H, W), branch-major."""
-        views, count, links = self.layout(x, step)
+        views, count = self.layout(x, step)
         if views.covers_whole_latent:
             return model_fn(x, sigma, views, [0])
         windows = denoise_windows(model_fn, cut_windows(x, views), sigma, views,
                                   batches(views, self.settings.view_batch_size), run)
         if fusion_active(self.settings, step, num_steps):
-            windows = crop_fusion(windows, links, self.settings.lam)
+            windows = crop_fusion(windows, self.links(views, x.dtype), self.settings.lam)
         return merge_windows(windows, views, count)

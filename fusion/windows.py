@@ -229,9 +229,11 @@ def effective_shift(plan: WindowPlan, width: int) -> WindowPlan:
     return plan
 
 
-def placement(plan: WindowPlan, height: int, width: int, step: int) -> tuple[int, int, int]:
+def placement(plan: WindowPlan, height: int, width: int, step: int) -> tuple:
     """What sets the windows of ``step``: (Cross Sampling group, row offset,
     column offset)."""
+    if not isinstance(plan, WindowPlan):
+        return plan.placement(height, width, step)
     plan = effective_shift(plan, width)
     group = step % plan.cross_count
     if plan.shift == "none":
@@ -241,32 +243,72 @@ def placement(plan: WindowPlan, height: int, width: int, step: int) -> tuple[int
     return (group, *step_offsets(plan, step, (row_span, column_span)))
 
 
-@dataclass
 class Views:
-    """One step's windows on a latent of size ``(height, width)``, in raster
-    order, as index tensors ready for gathering and scattering.
+    """One step's windows on a latent of ``height`` x ``width``: each window
+    is a map from the latent to a model-size grid of ``window_h`` x
+    ``window_w`` and back.
 
-    ``rows[i]`` / ``cols[i]`` are the latent rows / columns window ``i`` reads
-    (columns taken modulo the width with wrap-around); ``grid`` is
-    ``(n_rows, n_cols)``; window ``i`` sits at grid cell ``divmod(i, n_cols)``.
+    There: ``read[i]`` holds, for every pixel of window ``i``, the flat
+    index (row * width + col) of the latent pixel it takes, by nearest
+    neighbour, so a noisy latent reaches the model with its noise intact.
+    Back: ``blend`` is ``None`` where a latent pixel's prediction is the mean
+    of the window pixels that read it (a crop: MultiDiffusion's merge), or
+    the triplets (target, source, weight) of a weighted map from window
+    pixels (flat over all windows) to latent pixels whose weights sum to 1 at
+    every target (a sphere view: :mod:`.sphere_views`).
+
+    ``key`` names the layout (for caches); ``wrap_x``: the columns are a
+    circle.  :class:`CropViews`, the windows that are crops of the latent,
+    add their rectangle geometry.
     """
 
-    height: int
-    width: int
-    tops: list[int]
-    lefts: list[int]
-    window_h: int
-    window_w: int
-    rows: torch.Tensor
-    cols: torch.Tensor
-    wrap_x: bool
+    is_crop = False
+
+    def __init__(self, height: int, width: int, window_h: int, window_w: int, read: torch.Tensor, wrap_x: bool,
+                 key: tuple, blend: tuple | None = None):
+        self.height, self.width, self.window_h, self.window_w = height, width, window_h, window_w
+        self.read, self.wrap_x, self.key, self.blend = read, wrap_x, key, blend
+
+    def __len__(self) -> int:
+        return self.read.shape[0]
+
+    @property
+    def covers_whole_latent(self) -> bool:
+        return False
+
+    def read_at(self, scale: int) -> torch.Tensor:
+        """(N, h*scale, w*scale): ``read`` for a tensor aligned with the latent
+        at ``scale`` times its resolution (a ControlNet hint in pixels)."""
+        if scale != 1:
+            raise ValueError(f"these windows cannot read a tensor at {scale}x the latent's resolution")
+        return self.read
+
+    def cut(self, x: torch.Tensor, ids=None, scale: int = 1) -> torch.Tensor:
+        """(B, C, H*scale, W*scale) -> (N, B, C, h*scale, w*scale), one gather."""
+        read = self.read_at(scale)
+        read = read if ids is None else read[list(ids)]
+        read = read.to(x.device)
+        windows = x.flatten(-2)[:, :, read]
+        return windows.permute(2, 0, 1, 3, 4)
+
+
+class CropViews(Views):
+    """Windows that are crops of the latent, in raster order.  ``rows[i]`` /
+    ``cols[i]`` are the latent rows / columns window ``i`` reads (columns
+    modulo the width with wrap-around); ``grid`` is ``(n_rows, n_cols)``;
+    window ``i`` sits at grid cell ``divmod(i, n_cols)``."""
+
+    is_crop = True
+
+    def __init__(self, height: int, width: int, tops: list[int], lefts: list[int], window_h: int, window_w: int,
+                 rows: torch.Tensor, cols: torch.Tensor, wrap_x: bool):
+        read = rows[:, :, None] * width + cols[:, None, :]
+        super().__init__(height, width, window_h, window_w, read, wrap_x, (height, width, tuple(tops), tuple(lefts)))
+        self.tops, self.lefts, self.rows, self.cols = tops, lefts, rows, cols
 
     @property
     def grid(self) -> tuple[int, int]:
         return len(self.tops), len(self.lefts)
-
-    def __len__(self) -> int:
-        return len(self.tops) * len(self.lefts)
 
     def origin(self, i: int) -> tuple[int, int]:
         r, q = divmod(i, len(self.lefts))
@@ -278,9 +320,28 @@ class Views:
         return (len(self) == 1 and self.window_h == self.height and self.window_w == self.width
                 and self.tops == [0] and self.lefts == [0])
 
+    def cut(self, x: torch.Tensor, ids=None, scale: int = 1) -> torch.Tensor:
+        """As :meth:`Views.cut`, as one gather of rows by columns: window
+        pixel ``r`` covers rows ``r*scale ... r*scale + scale - 1``."""
+        rows, cols = (self.rows, self.cols) if ids is None else (self.rows[list(ids)], self.cols[list(ids)])
+        if scale != 1:
+            fine = torch.arange(scale, device=rows.device)
+            rows = (rows[:, :, None] * scale + fine).flatten(1)
+            cols = (cols[:, :, None] * scale + fine).flatten(1)
+        rows, cols = rows.to(x.device), cols.to(x.device)
+        windows = x[:, :, rows[:, :, None], cols[:, None, :]]
+        return windows.permute(2, 0, 1, 3, 4)
+
 
 def plan_views(plan: WindowPlan, height: int, width: int, step: int = 0,
                device: torch.device | str = "cpu") -> Views:
+    if not isinstance(plan, WindowPlan):
+        return plan.views(height, width, step, device)  # windows of another kind (sphere views)
+    return crop_views(plan, height, width, step, device)
+
+
+def crop_views(plan: WindowPlan, height: int, width: int, step: int = 0,
+               device: torch.device | str = "cpu") -> CropViews:
     """The windows used at sampling step ``step`` (Cross Sampling group
     ``step mod c``, or the grid shifted for that step)."""
     group, row_offset, column_offset = placement(plan, height, width, step)
@@ -304,9 +365,9 @@ def plan_views(plan: WindowPlan, height: int, width: int, step: int = 0,
     n_rows, n_cols = len(tops), len(lefts)
     rows = row_of.repeat_interleave(n_cols, dim=0)
     cols = col_of.repeat(n_rows, 1)
-    return Views(height, width, tops, lefts, window_h, window_w, rows, cols, plan.wrap_x)
+    return CropViews(height, width, tops, lefts, window_h, window_w, rows, cols, plan.wrap_x)
 
 
-def window_count(plan: WindowPlan, height: int, width: int, steps: int) -> int:
+def window_count(plan, height: int, width: int, steps: int) -> int:
     """Window evaluations over a whole run of ``steps`` model steps."""
     return sum(len(plan_views(plan, height, width, i)) for i in range(steps))

@@ -53,7 +53,7 @@ WHOLE = None  # the piece of an entry that covers its whole window (no area)
 
 
 def views_key(views: Views) -> tuple:
-    return views.height, views.width, tuple(views.tops), tuple(views.lefts)
+    return views.key
 
 
 @dataclass(frozen=True)

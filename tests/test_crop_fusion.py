@@ -20,7 +20,7 @@ def _least_squares_window(windows, links, i, lam):
     x_i = windows[i].flatten()
     rows, rhs = [math.sqrt(lam) * torch.eye(x_i.numel(), dtype=x_i.dtype)], [math.sqrt(lam) * x_i]
     for link in links[i]:
-        neighbour = windows[link.neighbour][..., link.row_map[:, None], link.col_map[None, :]]
+        neighbour = windows[link.neighbour].flatten(-2)[..., link.index]
         root = link.mask.expand_as(windows[i]).flatten().sqrt()
         rows.append(torch.diag(root))
         rhs.append(root * neighbour.flatten())
