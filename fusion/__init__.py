@@ -8,3 +8,5 @@ from .crop_fusion import crop_fusion, cut_windows, merge_windows, fusion_links, 
 from .panorama import (Batching, BatchRunner, FusionSettings, ModelFn, PanoramaDenoiser, denoise_windows, fusion_active,
                        raster_batches, run_in_order, schedule_step, take_windows, validate_settings)
 from .multiscale import MultiScaleDenoiser, MultiScaleSettings, omega_at, validate_multiscale
+from .sphere_views import (SpherePlan, SphereSettings, SphereViews, needed_height, sphere_plan, validate_sphere,
+                           views_to_cover)

@@ -121,7 +121,12 @@ def on_grid(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
                       settings.shift, settings.shift_seed, grid.patch)
 
 
-def latent_plan(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
+def latent_plan(settings, grid: LatentGrid):
+    """The node's window settings on the model's latent grid: crops
+    (:class:`WindowSettings`) or sphere views (``SphereSettings``)."""
+    if not isinstance(settings, WindowSettings):
+        from .sphere_views import sphere_plan  # sphere views build on this module
+        return sphere_plan(settings, grid)
     return resolve_plan(on_grid(settings, grid), grid)
 
 

@@ -7,7 +7,8 @@ from comfy_api.latest import ComfyExtension, io
 from .panorama_360 import (Panorama360Latent, PanoramaSeamlessDecode, PanoramaSeamlessEncode, PreviewPanorama360,
                            SavePanorama360)
 from .panorama_nodes import (CrossSamplingScheduler, MultiScaleGuidance, PanoramaLatent, PanoramaRopePositions,
-                             PanoramaShiftedWindows, TwinCropFusionSampler, TwinDiffusionModel)
+                             PanoramaShiftedWindows, PanoramaSphereWindows, TwinCropFusionSampler,
+                             TwinDiffusionModel)
 from .panorama_views import VIEW_NODES
 from .terrain_nodes import TERRAIN_NODES
 
@@ -15,6 +16,7 @@ NODES: list[type[io.ComfyNode]] = [
     PanoramaLatent,
     CrossSamplingScheduler,
     PanoramaShiftedWindows,
+    PanoramaSphereWindows,
     TwinCropFusionSampler,
     TwinDiffusionModel,
     MultiScaleGuidance,

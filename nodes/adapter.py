@@ -35,8 +35,8 @@ import comfy.model_patcher
 import comfy.patcher_extension
 from comfy.patcher_extension import WrappersMP
 
-from ..fusion import (FusionSettings, LatentGrid, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, Views,
-                      WindowPlan, WindowSettings, latent_plan, plan_views, schedule_step, shifts_circle,
+from ..fusion import (FusionSettings, LatentGrid, MultiScaleDenoiser, MultiScaleSettings, PanoramaDenoiser, SpherePlan,
+                      Views, WindowPlan, WindowSettings, latent_plan, plan_views, schedule_step, shifts_circle,
                       validate_multiscale)
 from .host_versions import DifferentiableKernels, takes_rope_offsets
 from .model_hooks import check_model_hooks
@@ -248,9 +248,11 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         if self.schedule is None and not self.one_run:
             warn_if_a_stage(sigmas, model_patcher)
         refuse_multiscale_on_multigpu(self.multiscale, model_patcher)  # before ComfyUI loads the device copies
-        if self.multiscale is not None:
+        if isinstance(self.plan, SpherePlan):
+            check_sphere_run(self.plan, latent, self.multiscale, model_options, self.grid)
+        elif self.multiscale is not None:
             validate_multiscale(self.multiscale.settings, *latent.shape[-2:], self.plan.window, self.grid.scale)
-        if self.plan.shift == "none" and shifts_circle(self.plan, latent.shape[-1]):
+        if isinstance(self.plan, WindowPlan) and self.plan.shift == "none" and shifts_circle(self.plan, latent.shape[-1]):
             logging.info(
                 f"Panorama: the 360 panorama ({latent.shape[-1] * self.grid.scale} px wide) fits in one window "
                 f"({self.plan.window * self.grid.scale} px), so wrap_around turns it around the circle by a new "
@@ -343,6 +345,20 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         for i, prediction in zip(live, denoised.chunk(len(live))):
             out[i] = as_frame(prediction, x_in)
         return out
+
+
+def check_sphere_run(plan: SpherePlan, latent: torch.Tensor, multiscale, model_options: dict,
+                     grid: LatentGrid) -> None:
+    """Refuses, by name, what sphere views cannot run: a latent that is not
+    a whole 360, methods defined on crops of the latent."""
+    plan.check(*latent.shape[-2:], grid.scale)
+    if multiscale is not None:
+        raise ValueError("multiscale: Panorama Layout Guidance (MSD) guides crops of the latent with a half-size crop "
+                         "of the lower level, which sphere views do not have; disconnect it (sphere views keep the "
+                         "layout of a 360 by themselves: every view sees a whole field of view of the sphere)")
+    if model_options.get("transformer_options", {}).get(ROPE_POSITIONS):
+        raise ValueError("model: Panorama Window Positions (RoPE) places crops of the panorama by their row and "
+                         "column; a sphere view has no place of that kind: remove the node for sphere views")
 
 
 def at_window_position(model_options: dict, top: int, left: int, patch: int) -> dict:

@@ -11,8 +11,9 @@ import comfy.samplers
 import nodes as comfy_nodes  # ComfyUI's top-level module, not this package
 from comfy_api.latest import io
 
-from ..fusion import (FusionSettings, LatentGrid, MultiScaleSettings, WindowSettings, on_grid, validate_multiscale,
-                      validate_plan)
+from ..fusion import (FusionSettings, LatentGrid, MultiScaleSettings, SphereSettings, WindowSettings, on_grid,
+                      validate_multiscale, validate_plan, validate_sphere)
+from ..fusion.sphere_views import DEFAULT_FOV, FOV_RANGE, MAX_VIEWS, ROTATIONS
 from ..fusion.multiscale import DECAYS, DOWNSAMPLE_MODES
 from .adapter import check_latent, latent_grid, patch_model, with_rope_positions
 from .host_versions import schema
@@ -177,6 +178,53 @@ class PanoramaShiftedWindows(io.ComfyNode):
     def execute(cls, window_size, view_stride, shift, shift_seed, wrap_around) -> io.NodeOutput:
         settings = WindowSettings(window_size, view_stride, 1, 0, wrap_around, shift, shift_seed)
         validate_plan(on_grid(settings, LatentGrid()))
+        return io.NodeOutput(settings)
+
+
+class PanoramaSphereWindows(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="PanoramaSphereWindows",
+            display_name="Panorama Windows (Sphere)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "360", "sphere", "spherediff", "equirectangular", "zenith", "nadir", "poles",
+                            "vr", "perspective views", "skybox"],
+            description=("Samples a 360 panorama through perspective views of the sphere instead of crops of the "
+                         "equirectangular latent (SphereDiff): every view, the ones looking straight up and down "
+                         "too, is an ordinary picture for the model, so the zenith and the nadir come out as in a "
+                         "photo, not pinched, with any model and no 360 LoRA. Takes a 2:1 latent; needs a latent "
+                         "about 2.75 windows high (1408x2816 px for SD1.5 at 512 px views), or says what to change."),
+            inputs=[
+                io.Int.Input("window_size", default=0, min=0, max=MAX_RESOLUTION, step=8, tooltip=(
+                    "Size of each square view in pixels. 0 = the model's native size (512 for SD1.5, 1024 for "
+                    "SDXL/Flux). A smaller view lets a smaller 360 keep the model's noise (the node says when).")),
+                io.Float.Input("fov", default=0.0, min=0.0, max=FOV_RANGE[1], step=1.0, tooltip=(
+                    f"Field of view of each view in degrees ({FOV_RANGE[0]:.0f} to {FOV_RANGE[1]:.0f}). "
+                    f"0 = {DEFAULT_FOV:.0f}, a normal wide-angle photo. Narrower views need more of them and a "
+                    f"larger latent; wider ones stretch their corners.")),
+                io.Float.Input("overlap", default=0.25, min=0.0, max=0.49, step=0.01, tooltip=(
+                    "How much of each view's frame is shared with its neighbours and faded out towards the edge. "
+                    "More overlap: more views, softer joins.")),
+                io.Int.Input("view_count", default=0, min=0, max=MAX_VIEWS, tooltip=(
+                    "Number of views, spread from the zenith to the nadir on a spiral. 0 = as many as cover the "
+                    "sphere with the overlap (16 at 90 degrees). Too few to cover the sphere is refused, naming "
+                    "the directions left out.")),
+                io.Combo.Input("rotation", options=list(ROTATIONS), default="golden", tooltip=(
+                    "How the whole set of views turns about the vertical axis between steps, so that no "
+                    "direction stays on a view's edge. golden: a new turn every step (golden-ratio offsets). "
+                    "alternate: cross_count sets of views used in turn (Cross Sampling's idea). none: fixed.")),
+                io.Int.Input("cross_count", default=2, min=1, max=16, tooltip=(
+                    "rotation = alternate only: the number of turned view sets used in turn.")),
+            ],
+            outputs=[WindowPlanType.Output(display_name="windows", tooltip=(
+                "Sphere views for KSampler (Panorama) or Sample as Panorama (model patch), with a 2:1 latent."))],
+        )
+
+    @classmethod
+    def execute(cls, window_size, fov, overlap, view_count, rotation, cross_count) -> io.NodeOutput:
+        settings = SphereSettings(window_size, fov, overlap, view_count, rotation, cross_count)
+        validate_sphere(settings)
         return io.NodeOutput(settings)
 
 

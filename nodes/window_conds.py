@@ -131,6 +131,16 @@ def area_pieces(area: Rect, views: Views, i: int) -> tuple:
     return tuple((r1 - r0, stop - start, r0, start) for start, stop in pieces)
 
 
+def area_mask(area: Rect, full: tuple, like: torch.Tensor) -> torch.Tensor:
+    """An area as a 0/1 mask on the latent (running past the right edge
+    into the left: windows that are not crops are views of a 360)."""
+    h, w, y, x = resolve_area(area, *full, True)
+    mask = like.new_zeros(full)
+    columns = (torch.arange(w, device=like.device) + x) % full[1]
+    mask[y:y + h, columns] = 1
+    return mask
+
+
 def fit_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
     """As ComfyUI fits a conditioning tensor to the sampler's batch."""
     return comfy.utils.repeat_to_batch_size(t, batch)
@@ -239,6 +249,11 @@ class WindowConditioning:
                 raise ValueError(f"a conditioning area with {len(area) // 2} dimensions cannot be cut into "
                                  f"panorama windows: only image (2-D) areas are supported")
             area = None if area is None else scale_rect(area, factor)
+            if not views.is_crop:  # an area is a mask on the latent, cut as masks are
+                reached = [True] * len(views)
+                if area is not None or "mask" in entry:
+                    reached = self.mask_windows(entry, views, full, batch)[1]
+                return entry, [(WHOLE,) if hit else () for hit in reached]
             pieces = [(WHOLE,) if area is None else area_pieces(area, views, i) for i in range(len(views))]
             if "mask" in entry:
                 reached = self.mask_windows(entry, views, full, batch)[1]
@@ -276,7 +291,7 @@ class WindowConditioning:
         if piece is not WHOLE:
             out["area"] = piece
         out.pop("set_area_to_bounds", None)  # resolved into the area already
-        if "mask" in entry:
+        if "mask" in entry or not batch.views.is_crop and "area" in entry:
             masks = self.mask_windows(entry, batch.views, batch.full, batch.batch)[0]
             out["mask"] = window_major(masks[list(batch.ids)], batch.batch)
         out["model_conds"] = {name: self.window_model_cond(name, value, entry, batch, piece)
@@ -291,14 +306,19 @@ class WindowConditioning:
 
     def mask_windows(self, entry: dict, views: Views, full: tuple, batch: int):
         """The entry's mask cut per window, (N, B, h, w), and for every window
-        whether any of it is non-zero."""
+        whether any of it is non-zero.  On windows that are not crops the
+        entry's area is part of its mask."""
         def make():
-            mask = entry["mask"]  # ComfyUI has resized it to the latent
+            mask = entry.get("mask")  # ComfyUI has resized it to the latent
+            if mask is None:
+                mask = torch.ones(1, *full)
             if mask.ndim == 2:
                 mask = mask.unsqueeze(0)
             if tuple(mask.shape[-2:]) != tuple(full):
                 raise ValueError(f"a conditioning mask of {tuple(mask.shape[-2:])} does not match the "
                                  f"{full[0]}x{full[1]} latent")
+            if not views.is_crop and entry.get("area") is not None:
+                mask = mask * area_mask(entry["area"], full, mask)
             level = fit_batch(mask, batch).unsqueeze(1)
             if (views.height, views.width) != tuple(full):
                 level = F.interpolate(level, size=(views.height, views.width), mode="bilinear")
@@ -327,7 +347,8 @@ class WindowConditioning:
         whose target size is itself, as in training on random crops."""
         rows = []
         for i in batch.ids:
-            top, left = batch.views.origin(i)
+            # a view that is not a crop is a whole picture of its own
+            top, left = batch.views.origin(i) if batch.views.is_crop else (0, 0)
             h, w, y0, x0 = (batch.views.window_h, batch.views.window_w, 0, 0) if piece is WHOLE else piece
             values = [(top + y0) * SDXL_SCALE, (left + x0) * SDXL_SCALE, h * SDXL_SCALE, w * SDXL_SCALE]
             rows.append(torch.cat([self.sdxl_embedder(torch.tensor([float(v)])) for v in values], dim=1))
@@ -425,6 +446,10 @@ class WindowConditioning:
 
     def window_gligen(self, gligen: tuple, batch: WindowBatch, piece) -> WindowGligen:
         _, patcher, params = gligen
+        if not batch.views.is_crop:
+            raise ValueError("GLIGEN boxes are rectangles on the panorama; on sphere views they have no rectangle "
+                             "in the views: use a masked prompt (Conditioning (Set Mask)) for sphere views, or "
+                             "Panorama Windows (Cross Sampling) for GLIGEN")
         boxes = []
         for i in batch.ids:
             top, left = batch.views.origin(i)
