@@ -95,7 +95,7 @@ class SpherePlan:
         """Raises ValueError, naming the input and the fix, for a latent the
         views cannot sample (``scale``: image pixels per latent pixel, for
         the message)."""
-        check_equirect(height, width, self.window)
+        check_equirect(height, width, self.window, scale)
         fov = self.fov_for(height)
         check_noise(self.window, height, fov, self.count_for(fov), scale, self.unit)
 
@@ -151,17 +151,14 @@ def sphere_plan(settings: SphereSettings, grid: LatentGrid) -> SpherePlan:
                       settings.cross_count, grid.patch)
 
 
-def check_equirect(height: int, width: int, window: int) -> None:
+def check_equirect(height: int, width: int, window: int, scale: int = 8) -> None:
+    """``scale``: image pixels per latent pixel, for the message."""
     if width != 2 * height:
         raise ValueError(
-            f"latent_image is {height}x{width} latent pixels ({width / height:.3g}:1): sphere views sample a whole "
-            f"360 degree sphere, an equirectangular latent twice as wide as high; make it {width // 2} high or "
-            f"{2 * height} wide (Empty 360° Panorama Latent), or use Panorama Windows with wrap_around for a band")
-    if height < window:
-        raise ValueError(
-            f"latent_image is {height}x{width} latent pixels, lower than one {window} px view: a sphere of views "
-            f"needs a latent at least a window high; make the 360 larger or use Panorama Windows (Cross Sampling) "
-            f"with wrap_around")
+            f"latent_image is {height * scale}x{width * scale} px ({width / height:.3g}:1): sphere views sample a "
+            f"whole 360 degree sphere, an equirectangular image twice as wide as high; make it "
+            f"{width // 2 * scale} px high or {2 * height * scale} px wide (Empty 360° Panorama Latent), or use "
+            f"Panorama Windows with wrap_around for a band around the horizon")
 
 
 def shared_fraction(reads: torch.Tensor) -> float:
