@@ -173,6 +173,26 @@ def equirect_to_perspective(equirect: torch.Tensor, yaw: float, pitch: float, ro
     return equirect_to_directions(equirect, directions, mode)
 
 
+def perspective_to_equirect(view: torch.Tensor, yaw: float, pitch: float, roll: float, fov: float, height: int,
+                            width: int, mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
+    """A perspective picture (B, C, h, w) taken at (yaw, pitch, roll) with
+    ``fov`` degrees across, put on an equirectangular image of ``height`` x
+    ``width``: (B, C, height, width), zero where the camera does not see,
+    and the (height, width) 0/1 mask of where it does.  The inverse of
+    :func:`equirect_to_perspective` inside the view."""
+    dtype = work_dtype(view.dtype)
+    h, w = view.shape[-2:]
+    directions = equirect_directions(height, width, device=view.device, dtype=dtype)
+    camera = directions @ rotation(yaw, pitch, roll, device=view.device, dtype=dtype)  # world -> camera
+    x, y, z = camera.unbind(-1)
+    focal = (w / 2) / math.tan(math.radians(fov) / 2)
+    depth = z.clamp_min(1e-6)
+    col, row = x / depth * focal + w / 2 - 0.5, -y / depth * focal + h / 2 - 0.5
+    seen = (z > 1e-6) & (col >= -0.5) & (col <= w - 0.5) & (row >= -0.5) & (row <= h - 0.5)
+    placed = sample(view.to(dtype), col, row, mode) * seen.to(dtype)
+    return placed.to(view.dtype), seen.to(view.dtype)
+
+
 def equirect_to_cube(equirect: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
     """The six cube faces (B, 6, C, size, size) of equirectangular images
     (B, C, H, W), in :data:`FACES` order."""

@@ -214,5 +214,60 @@ class PanoramaEquirectToPerspective(io.ComfyNode):
         return io.NodeOutput(to_image(view))
 
 
+class PanoramaPhotoTo360(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="PanoramaPhotoTo360",
+            display_name="Place Photo in 360° Panorama",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "photo to 360", "image to panorama", "outpaint 360", "place photo", "p2e",
+                            "inpaint", "sphere"],
+            description=("Puts an ordinary photo into an empty 360-degree (2:1) panorama where a camera at yaw / "
+                         "pitch with the photo's field of view would have taken it, and gives the mask of the rest. "
+                         "VAE Encode the image, Set Latent Noise Mask with the mask, and sample with Panorama "
+                         "Windows (Sphere): the sphere around the photo is generated, the photo stays."),
+            inputs=[
+                io.Image.Input("image", tooltip="The photo (the first of a batch is used for every panorama)."),
+                io.Float.Input("fov", default=90.0, min=10.0, max=170.0, step=1.0, tooltip=(
+                    "The photo's horizontal field of view in degrees (a phone's main camera: about 70; a 24 mm "
+                    "lens: 74; a wide-angle: 100).")),
+                io.Float.Input("yaw", default=0.0, min=-180.0, max=180.0, step=1.0, tooltip=(
+                    "Where the photo looks, degrees to the right of the panorama's centre.")),
+                io.Float.Input("pitch", default=0.0, min=-90.0, max=90.0, step=1.0,
+                               tooltip="Degrees the photo looks up (negative: down)."),
+                io.Int.Input("width", default=2816, min=64, max=MAX_WIDTH, step=8, tooltip=(
+                    "Width of the 360 panorama in pixels (its height is half). For sphere views at SD1.5's 512 px "
+                    "at least 2816.")),
+                io.Combo.Input("fill", options=["grey", "black", "edge"], default="grey", tooltip=(
+                    "What the image shows outside the photo (the mask marks it for generation): grey (neutral, "
+                    "the default), black, or edge (the photo's edge colours smeared outward, which some models "
+                    "continue more easily).")),
+            ],
+            outputs=[io.Image.Output(display_name="image", tooltip="The 2:1 panorama with the photo in place."),
+                     io.Mask.Output(display_name="mask", tooltip=(
+                         "1 where the panorama is to be generated, 0 where the photo is (for Set Latent Noise "
+                         "Mask)."))],
+        )
+
+    @classmethod
+    def execute(cls, image, fov=90.0, yaw=0.0, pitch=0.0, width=2816, fill="grey") -> io.NodeOutput:
+        check_image(image, "image")
+        if width % 2 or width < 64:
+            raise ValueError(f"width = {width}: use an even width of at least 64 px (the height is half of it)")
+        if not 10 <= fov <= 170:
+            raise ValueError(f"fov = {fov}: use a field of view from 10 to 170 degrees")
+        if fill not in ("grey", "black", "edge"):
+            raise ValueError(f"fill = {fill!r}: use grey, black or edge")
+        photo = image[:1].movedim(-1, 1)
+        placed, seen = sphere.perspective_to_equirect(photo, yaw, pitch, 0.0, fov, width // 2, width)
+        if fill == "edge":
+            background = sphere.perspective_to_equirect(photo, yaw, pitch, 0.0, 179.0, width // 2, width)[0]
+        else:
+            background = torch.full_like(placed, 0.5 if fill == "grey" else 0.0)
+        out = placed + background * (1 - seen)
+        return io.NodeOutput(to_image(out), (1 - seen)[None])
+
+
 VIEW_NODES: list[type[io.ComfyNode]] = [PanoramaEquirectToCubeFaces, PanoramaCubeFacesToEquirect,
-                                        PanoramaEquirectToPerspective]
+                                        PanoramaEquirectToPerspective, PanoramaPhotoTo360]

@@ -253,3 +253,21 @@ def test_cube_to_equirect_in_bands_of_rows_is_the_same(monkeypatch):
     whole = sphere.cube_to_equirect(faces, 32, 64)
     monkeypatch.setattr(sphere, "CHUNK_PIXELS", 300)  # bands of 4 rows
     assert torch.equal(sphere.cube_to_equirect(faces, 32, 64), whole)
+
+
+def test_a_photo_placed_on_the_sphere_is_the_view_seen_there_again():
+    """perspective_to_equirect then equirect_to_perspective at the same
+    camera gives the photo back (inside, away from the resampling at its
+    border), and the mask is where the camera sees."""
+    from fusion.sphere import equirect_to_perspective, perspective_to_equirect
+    rows = torch.linspace(0, 1, 48)[:, None]
+    cols = torch.linspace(0, 1, 64)[None, :]
+    photo = torch.stack([rows.expand(48, 64), cols.expand(48, 64), (rows * cols)])[None].double()
+    placed, seen = perspective_to_equirect(photo, 30.0, 10.0, 0.0, 70.0, 512, 1024)
+    assert 0 < seen.mean() < 0.2 and seen.sum() > 48 * 64
+    back = equirect_to_perspective(placed, 30.0, 10.0, 0.0, 70.0, 48, 64)
+    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+    assert (back[inner] - photo[inner]).abs().max() < 0.02
+    # the mask's centre is the camera's direction: yaw 30 -> column 1024 * (0.5 + 30/360)
+    centre_col = (seen.sum(0) * torch.arange(1024)).sum() / seen.sum()
+    assert abs(float(centre_col) - 1024 * (0.5 + 30 / 360)) < 3
