@@ -352,6 +352,7 @@ GRAPHS: Dict[str, Callable] = {
     "PanoramaEquirectToCubeFaces": g_equirect,
     "PanoramaEquirectToPerspective": g_equirect,
     "PanoramaCubeFacesToEquirect": g_cube_faces,
+    "PanoramaPhotoTo360": g_equirect,  # any picture: here a 2:1 one
 }
 
 # Inputs that only act together with another one: that one is set too.
