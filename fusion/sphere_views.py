@@ -42,6 +42,7 @@ with a first-order step (see :mod:`.panorama`).
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -108,23 +109,29 @@ class SpherePlan:
             return self.view_count
         return views_to_cover(fov, self.overlap)
 
-    def yaw_offset(self, count: int, step: int) -> float:
+    def turn(self, count: int, step: int, width: int) -> int:
+        """How far the view set is turned at ``step``, in whole latent
+        columns: a turn by whole columns maps the latent's pixels onto each
+        other, so a step's views are the unturned ones with their columns
+        moved (:meth:`SphereViews.turned`), and nothing is projected again."""
         if self.rotation == "golden":
-            return (step * GOLDEN_FRACTION % 1.0) * 360.0
-        if self.rotation == "alternate":
-            spacing = math.degrees(math.sqrt(4 * math.pi / count))
-            return (step % self.cross_count) * spacing / self.cross_count
-        return 0.0
+            fraction = step * GOLDEN_FRACTION % 1.0
+        elif self.rotation == "alternate":
+            spacing = math.sqrt(4 * math.pi / count) / (2 * math.pi)  # of a turn, between neighbouring views
+            fraction = (step % self.cross_count) * spacing / self.cross_count
+        else:
+            fraction = 0.0
+        return int(fraction * width) % width
 
     def placement(self, height: int, width: int, step: int) -> tuple:
         fov = self.fov_for(height)
         count = self.count_for(fov)
-        return "sphere", fov, count, round(self.yaw_offset(count, step), 9)
+        return "sphere", fov, count, self.turn(count, step, width)
 
     def views(self, height: int, width: int, step: int = 0, device: torch.device | str = "cpu") -> "SphereViews":
         check_equirect(height, width, self.window)
-        _, fov, count, offset = self.placement(height, width, step)
-        return SphereViews(height, width, self.window, fov, self.overlap, count, offset, device)
+        _, fov, count, columns = self.placement(height, width, step)
+        return unturned_views(height, width, self.window, fov, self.overlap, count, str(device)).turned(columns)
 
 
 def validate_sphere(settings: SphereSettings) -> None:
@@ -301,24 +308,61 @@ def view_reads(cameras: torch.Tensor, fov: float, window: int, height: int, scal
     return nearest_pixels(directions, height * scale, 2 * height * scale)
 
 
+def turn_columns(index: torch.Tensor, width: int, columns: int) -> torch.Tensor:
+    """Flat indices into a latent ``width`` wide, moved ``columns`` to the
+    right around the circle."""
+    return index - index % width + (index % width + columns) % width
+
+
+@functools.lru_cache(maxsize=16)
+def unturned_views(height: int, width: int, window: int, fov: float, overlap: float, count: int,
+                   device: str) -> "SphereViews":
+    return SphereViews(height, width, window, fov, overlap, count, 0, device)
+
+
 class SphereViews(Views):
     """One step's sphere views (see the module's docstring): ``count``
     square views of ``window`` latent pixels and ``fov`` degrees along the
-    spiral turned by ``yaw_offset`` degrees."""
+    spiral, turned by ``columns`` latent columns about the vertical axis."""
 
     def __init__(self, height: int, width: int, window: int, fov: float, overlap: float, count: int,
-                 yaw_offset: float = 0.0, device: torch.device | str = "cpu"):
-        self.fov, self.overlap, self.device = fov, overlap, device
-        self.cameras = view_cameras(count, yaw_offset)
+                 columns: int = 0, device: torch.device | str = "cpu"):
+        self.fov, self.overlap, self.device, self.columns = fov, overlap, device, columns
+        self.cameras = view_cameras(count, columns * 360.0 / width)
         read = view_reads(self.cameras, fov, window, height).to(device)
-        key = ("sphere", height, width, window, fov, overlap, count, round(yaw_offset, 9))
-        super().__init__(height, width, window, window, read, True, key)
+        super().__init__(height, width, window, window, read, True,
+                         ("sphere", height, width, window, fov, overlap, count, columns))
         self._reads = {1: read}
+        self._links: dict = {}
         self.blend = self.map_back()
+
+    def turned(self, columns: int) -> "SphereViews":
+        """These views turned by ``columns`` more latent columns: the same
+        maps with their latent columns moved (exact: a turn by whole columns
+        maps latent pixels onto latent pixels); Crop Fusion's links, which
+        only relate views to each other, are shared."""
+        if columns % self.width == 0:
+            return self
+        out = copy.copy(self)
+        out.columns = (self.columns + columns) % self.width
+        out.cameras = view_cameras(len(self), out.columns * 360.0 / self.width)
+        out.key = (*self.key[:-1], out.columns)
+        out.read = turn_columns(self.read, self.width, columns)
+        out._reads = {scale: turn_columns(read, self.width * scale, columns * scale)
+                      for scale, read in self._reads.items()}
+        target, source, weight = self.blend
+        out.blend = (turn_columns(target, self.width, columns), source, weight)
+        out._unturned = getattr(self, "_unturned", self)
+        return out
 
     def read_at(self, scale: int) -> torch.Tensor:
         if scale not in self._reads:
-            self._reads[scale] = view_reads(self.cameras, self.fov, self.window_h, self.height, scale).to(self.device)
+            base = getattr(self, "_unturned", self)
+            if base is self:
+                self._reads[scale] = view_reads(self.cameras, self.fov, self.window_h, self.height, scale).to(self.device)
+            else:
+                turn = (self.columns - base.columns) % self.width
+                self._reads[scale] = turn_columns(base.read_at(scale), self.width * scale, turn * scale)
         return self._reads[scale]
 
     def frame(self, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -364,7 +408,16 @@ class SphereViews(Views):
         """Crop Fusion on views: each view's neighbours are the views before it
         (zenith to nadir) whose frame holds some of its pixels' directions;
         on those pixels it sees the neighbour's nearest pixel, weighted 0/1,
-        or by the neighbour's fade towards its edge (``feather``)."""
+        or by the neighbour's fade towards its edge (``feather``).  Made once
+        for all turns of the set."""
+        base = getattr(self, "_unturned", self)
+        if base is not self:
+            return base.fusion_links(dtype, feather)
+        if (dtype, feather) not in self._links:
+            self._links[(dtype, feather)] = self.make_links(dtype, feather)
+        return self._links[(dtype, feather)]
+
+    def make_links(self, dtype: torch.dtype, feather: bool) -> list:
         from .crop_fusion import Link
 
         h, w = self.window_h, self.window_w
