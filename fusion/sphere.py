@@ -193,6 +193,27 @@ def perspective_to_equirect(view: torch.Tensor, yaw: float, pitch: float, roll: 
     return placed.to(view.dtype), seen.to(view.dtype)
 
 
+def direction_mask(height: int, width: int, pitch_from: float, pitch_to: float, yaw: float = 0.0,
+                   yaw_span: float = 360.0, feather: float = 0.0) -> torch.Tensor:
+    """(height, width) weights of an equirectangular image's pixels whose
+    direction lies between two pitches (degrees, -90 to 90) and within
+    ``yaw_span`` degrees around ``yaw``, fading over ``feather`` degrees
+    (half inside, half outside the edge).  Angles are measured on the
+    sphere, so a band above a pitch is a cap around the zenith."""
+    lon = ((torch.arange(width, dtype=torch.float64) + 0.5) / width - 0.5) * 360.0
+    lat = (0.5 - (torch.arange(height, dtype=torch.float64) + 0.5) / height) * 180.0
+
+    def inside(distance: torch.Tensor) -> torch.Tensor:  # degrees inside the edge (negative: outside)
+        return (distance / feather + 0.5).clamp(0.0, 1.0) if feather > 0 else (distance >= 0).double()
+
+    rows = inside(torch.minimum(lat - pitch_from, pitch_to - lat))
+    if yaw_span >= 360.0:
+        return rows[:, None].expand(height, width).float().clone()
+    off = (lon - yaw + 180.0) % 360.0 - 180.0
+    columns = inside(yaw_span / 2 - off.abs())
+    return (rows[:, None] * columns[None, :]).float()
+
+
 def equirect_to_cube(equirect: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
     """The six cube faces (B, 6, C, size, size) of equirectangular images
     (B, C, H, W), in :data:`FACES` order."""

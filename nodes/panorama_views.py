@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+import comfy.model_management
 from comfy_api.latest import io
 
 from ..fusion import sphere
@@ -269,5 +270,53 @@ class PanoramaPhotoTo360(io.ComfyNode):
         return io.NodeOutput(to_image(out), (1 - seen)[None])
 
 
+class PanoramaDirectionMask(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="PanoramaDirectionMask",
+            display_name="360° Direction Mask (sky / ground prompts)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "sky prompt", "ground prompt", "multi prompt", "regional 360", "direction",
+                            "mask", "zenith", "nadir", "pitch"],
+            description=("A mask of the directions of a 360-degree (2:1) panorama between two pitches (and, if "
+                         "asked, around a yaw): pitch 45 to 90 is the sky cap, -90 to -45 the ground. With "
+                         "Conditioning (Set Mask) and Conditioning (Combine) it gives a prompt per direction "
+                         "(SphereDiff's multi-prompt); sphere views cut it per view, so a view looking up gets "
+                         "the sky prompt."),
+            inputs=[
+                io.Int.Input("width", default=2816, min=8, max=MAX_WIDTH, step=8, tooltip=(
+                    "Width of the 360 panorama in pixels (its height is half): the latent's size, as the mask "
+                    "is resized to it anyway.")),
+                io.Float.Input("pitch_from", default=45.0, min=-90.0, max=90.0, step=1.0, tooltip=(
+                    "Lowest pitch of the masked directions in degrees (-90: straight down).")),
+                io.Float.Input("pitch_to", default=90.0, min=-90.0, max=90.0, step=1.0, tooltip=(
+                    "Highest pitch in degrees (90: straight up).")),
+                io.Float.Input("yaw", default=0.0, min=-180.0, max=180.0, step=1.0, tooltip=(
+                    "Centre of the masked directions around the horizon (with yaw_span below 360).")),
+                io.Float.Input("yaw_span", default=360.0, min=1.0, max=360.0, step=1.0, tooltip=(
+                    "Degrees around the horizon the mask spans; 360 = all the way round.")),
+                io.Float.Input("feather", default=10.0, min=0.0, max=90.0, step=1.0, tooltip=(
+                    "Degrees over which the mask fades at its edges, so that neighbouring prompts blend.")),
+            ],
+            outputs=[io.Mask.Output(display_name="mask", tooltip=(
+                "1 in the chosen directions, 0 elsewhere: for Conditioning (Set Mask)."))],
+        )
+
+    @classmethod
+    def execute(cls, width=2816, pitch_from=45.0, pitch_to=90.0, yaw=0.0, yaw_span=360.0,
+                feather=10.0) -> io.NodeOutput:
+        if width % 2 or width < 8:
+            raise ValueError(f"width = {width}: use an even width of at least 8 px (the height is half of it)")
+        if not -90 <= pitch_from < pitch_to <= 90:
+            raise ValueError(f"pitch_from = {pitch_from}, pitch_to = {pitch_to}: use -90 <= pitch_from < pitch_to "
+                             f"<= 90 degrees (45 to 90 is the sky, -90 to -45 the ground)")
+        if not 0 < yaw_span <= 360 or feather < 0:
+            raise ValueError(f"yaw_span = {yaw_span}, feather = {feather}: use a yaw_span from 1 to 360 degrees "
+                             f"and a feather of 0 or more")
+        mask = sphere.direction_mask(width // 2, width, pitch_from, pitch_to, yaw, yaw_span, feather)
+        return io.NodeOutput(mask[None].to(comfy.model_management.intermediate_device()))
+
+
 VIEW_NODES: list[type[io.ComfyNode]] = [PanoramaEquirectToCubeFaces, PanoramaCubeFacesToEquirect,
-                                        PanoramaEquirectToPerspective, PanoramaPhotoTo360]
+                                        PanoramaEquirectToPerspective, PanoramaPhotoTo360, PanoramaDirectionMask]

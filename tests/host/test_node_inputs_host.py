@@ -283,6 +283,14 @@ def g_equirect(ctx, name):
     return graph
 
 
+def g_widgets(ctx, name):
+    # A node of widgets alone whose output ends the graph (a MASK).
+    graph = Graph({}, ["n"])
+    common_nodes(ctx, graph)
+    node_under_test(ctx, graph, name)
+    return graph
+
+
 def g_cube_faces(ctx, name):
     # Six square faces (front, right, back, left, up, down), as 360° Panorama to Cube Faces makes them.
     graph = Graph({}, ["n"], image_hw=(16, 16))
@@ -353,6 +361,7 @@ GRAPHS: Dict[str, Callable] = {
     "PanoramaEquirectToPerspective": g_equirect,
     "PanoramaCubeFacesToEquirect": g_cube_faces,
     "PanoramaPhotoTo360": g_equirect,  # any picture: here a 2:1 one
+    "PanoramaDirectionMask": g_widgets,
 }
 
 # Inputs that only act together with another one: that one is set too.
