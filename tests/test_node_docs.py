@@ -48,8 +48,9 @@ LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def page_path(node: str, language: str) -> Path:
-    """Where the frontend looks: docs/<node>/<locale>.md, else docs/<node>.md."""
-    return DOCS / f"{node}.md" if language == "en" else DOCS / node / f"{language}.md"
+    """Where the frontend looks first: docs/<node>/<locale>.md (docs/<node>.md,
+    its fallback, is a copy of the English page: see the test below)."""
+    return DOCS / node / f"{language}.md"
 
 
 def locale(language: str) -> dict:
@@ -95,6 +96,23 @@ def test_pictures_are_where_the_docs_panel_loads_them(node, language):
         assert not re.match(r"^(/|[a-z]+:)", src), f"{src}: use a path relative to web/docs/"
         assert (DOCS / src).is_file(), f"{src} is not in web/docs/"
     assert not LINK.findall(text), f"links on the page: {LINK.findall(text)}"
+
+
+@pytest.mark.parametrize("node", list(locale("en")))
+def test_the_english_page_is_in_both_forms(node):
+    """docs/<node>/en.md, which every frontend asks for first (a 404 in the
+    browser's console where it is missing), and docs/<node>.md, the form the
+    older frontends read, hold the same page: tools/make_doc_pages.py writes
+    the second from the first.  Every node the English locale names."""
+    spec = importlib.util.spec_from_file_location("make_doc_pages", REPO / "tools" / "make_doc_pages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert node in module.nodes()
+    page, copy = module.page(node), module.copy(node)
+    assert page.is_file(), f"{page.relative_to(REPO)} is missing: run python tools/make_doc_pages.py"
+    assert copy.is_file() and copy.read_bytes() == page.read_bytes(), \
+        f"{copy.relative_to(REPO)} is not a copy of {page.relative_to(REPO)} (the page: edit that one), " \
+        f"run python tools/make_doc_pages.py"
 
 
 def test_the_pictures_are_the_current_ones():
