@@ -43,12 +43,19 @@ DOWNSAMPLE_MODES = ("bilinear", "bicubic", "nearest")
 @dataclass(frozen=True)
 class MultiScaleSettings:
     """MSD's S resolution levels (2 = one half-resolution guide), gradient
-    weight omega and its decay over the steps, and the down-sampling ds."""
+    weight omega and its decay over the steps, the down-sampling ds, and
+    the part of the run that is guided: from ``start_percent`` to
+    ``end_percent`` of the denoising (ComfyUI's percents, put on the model's
+    sigmas by the adapter: :meth:`MultiScaleDenoiser.guide_between`).
+    Outside it a step is plain MultiDiffusion, with no half-resolution pass
+    and no gradient pass."""
 
     levels: int = 2
     omega: float = 10.0
     decay: str = "cosine"
     downsample: str = "bilinear"
+    start_percent: float = 0.0
+    end_percent: float = 1.0
 
 
 def validate_multiscale(settings: MultiScaleSettings, height: int | None = None, width: int | None = None,
@@ -64,6 +71,9 @@ def validate_multiscale(settings: MultiScaleSettings, height: int | None = None,
         raise ValueError(f"decay = {settings.decay!r}: use one of {DECAYS}")
     if settings.downsample not in DOWNSAMPLE_MODES:
         raise ValueError(f"downsample = {settings.downsample!r}: use one of {DOWNSAMPLE_MODES}")
+    if not 0.0 <= settings.start_percent <= settings.end_percent <= 1.0:
+        raise ValueError(f"start_percent = {settings.start_percent}, end_percent = {settings.end_percent}: use "
+                         f"0 <= start_percent <= end_percent <= 1 (the part of the denoising that is guided)")
     if height is None or settings.levels == 1:
         return
     factor = 2 ** (settings.levels - 1)
@@ -205,6 +215,15 @@ class MultiScaleDenoiser:
         self.panorama = panorama
         self.settings = settings
         self._noise: dict = {}
+        self.sigma_range = (math.inf, 0.0)  # guided while sigma_range[1] <= sigma <= sigma_range[0]
+
+    def guide_between(self, sigma_start: float, sigma_end: float) -> None:
+        """The sigmas of ``start_percent`` and ``end_percent`` on the model's
+        schedule (ComfyUI's ``model_sampling.percent_to_sigma``)."""
+        self.sigma_range = (sigma_start, sigma_end)
+
+    def guided(self, sigma: float) -> bool:
+        return self.sigma_range[1] <= sigma <= self.sigma_range[0]
 
     def fixed_noise(self, shape, level: int, like: torch.Tensor) -> torch.Tensor:
         key = (tuple(shape), level, like.device, like.dtype)
@@ -216,7 +235,7 @@ class MultiScaleDenoiser:
                  sigma_next: float, grad_context: Callable = torch.enable_grad,
                  batches: Batching = raster_batches) -> torch.Tensor:
         omega = omega_at(self.settings, step, num_steps)
-        if omega == 0 or self.settings.levels == 1:
+        if omega == 0 or self.settings.levels == 1 or not self.guided(float(sigma.flatten()[0])):
             return self.panorama(model_fn, x, sigma, step, num_steps, batches)
         return self.multiscale_step(model_fn, x, sigma, step, num_steps, sigma_next, omega, grad_context, batches)
 

@@ -252,6 +252,10 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
             check_sphere_run(self.plan, latent, self.multiscale, model_options, self.grid)
         elif self.multiscale is not None:
             validate_multiscale(self.multiscale.settings, *latent.shape[-2:], self.plan.window, self.grid.scale)
+            sampling = model_patcher.get_model_object("model_sampling")
+            settings = self.multiscale.settings
+            self.multiscale.guide_between(float(sampling.percent_to_sigma(settings.start_percent)),
+                                          float(sampling.percent_to_sigma(settings.end_percent)))
         if isinstance(self.plan, WindowPlan) and self.plan.shift == "none" and shifts_circle(self.plan, latent.shape[-1]):
             logging.info(
                 f"Panorama: the 360 panorama ({latent.shape[-1] * self.grid.scale} px wide) fits in one window "

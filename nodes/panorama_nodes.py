@@ -285,14 +285,22 @@ class MultiScaleGuidance(io.ComfyNode):
                     "(paper). constant: omega at every step.")),
                 io.Combo.Input("downsample", options=list(DOWNSAMPLE_MODES), default="bilinear",
                                tooltip="The down-sampling ds between levels (paper: bilinear)."),
+                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.01, tooltip=(
+                    "Where the guidance starts, as a fraction of the denoising (ComfyUI's percent, as ControlNet's "
+                    "start_percent). 0 = from the first step.")),
+                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01, tooltip=(
+                    "Where it ends. The layout forms in the first steps, so ending early keeps it and saves the "
+                    "low-resolution and gradient passes of the later steps, which are plain MultiDiffusion then. "
+                    "1 = to the last step (as before).")),
             ],
             outputs=[MultiScaleType.Output(display_name="multiscale", tooltip=(
                 "Multi-Scale Diffusion settings for the panorama sampler or model patch."))],
         )
 
     @classmethod
-    def execute(cls, levels, omega, decay, downsample) -> io.NodeOutput:
-        settings = MultiScaleSettings(levels=levels, omega=omega, decay=decay, downsample=downsample)
+    def execute(cls, levels, omega, decay, downsample, start_percent=0.0, end_percent=1.0) -> io.NodeOutput:
+        settings = MultiScaleSettings(levels=levels, omega=omega, decay=decay, downsample=downsample,
+                                      start_percent=start_percent, end_percent=end_percent)
         validate_multiscale(settings)
         return io.NodeOutput(settings)
 

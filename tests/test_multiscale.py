@@ -206,3 +206,33 @@ def test_each_branch_takes_its_own_gradient_step():
     out = msd(both, x, sigma, 0, 10, 4.0)
     torch.testing.assert_close(out[:1], msd(cond, x, sigma, 0, 10, 4.0), rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(out[1:], msd(uncond, x, sigma, 0, 10, 4.0), rtol=1e-10, atol=1e-10)
+
+
+def test_steps_outside_the_guided_range_are_multidiffusion(problem):
+    """Guided only while sigma_range[1] <= sigma <= sigma_range[0]: a run
+    guided on its first two steps equals MSD's first two steps followed by
+    MultiDiffusion's, and a range that holds no step is MultiDiffusion."""
+    plan, x, sigmas, model_fn = problem
+    panorama = PanoramaDenoiser(plan, FusionSettings(crop_fusion=False))
+    msd = MultiScaleDenoiser(panorama, MultiScaleSettings())
+    msd.guide_between(float(sigmas[0]), float(sigmas[1]))
+    n = len(sigmas) - 1
+    early = euler_msd(msd, model_fn, x, sigmas)
+    full = MultiScaleDenoiser(panorama, MultiScaleSettings())
+    z = x
+    for i in range(n):
+        sigma = sigmas[i]
+        if i < 2:
+            d = full(model_fn, z, sigma.expand(z.shape[0]), i, n, float(sigmas[i + 1]))
+        else:
+            d = panorama(model_fn, z, sigma.expand(z.shape[0]), i, n)
+        z = z + (z - d) / sigma * (sigmas[i + 1] - sigma)
+    assert torch.equal(early, z)
+    msd.guide_between(0.0, 0.0)
+    assert torch.equal(euler_msd(msd, model_fn, x, sigmas), euler_md(panorama, model_fn, x, sigmas))
+
+
+@pytest.mark.parametrize("start,end", [(-0.1, 1.0), (0.6, 0.4), (0.0, 1.5)])
+def test_a_guided_range_out_of_order_is_refused_by_name(start, end):
+    with pytest.raises(ValueError, match="use 0 <= start_percent <= end_percent <= 1"):
+        validate_multiscale(MultiScaleSettings(start_percent=start, end_percent=end))

@@ -191,6 +191,35 @@ def test_omega_zero_is_multidiffusion_on_a_real_model(comfy, sd15):
     assert torch.equal(md, msd0)
 
 
+def test_msd_over_no_part_of_the_run_is_multidiffusion_and_costs_as_much(comfy, sd15):
+    """end_percent = start_percent = 1 guides no step: neither the
+    half-resolution pass nor the gradient pass runs, and the picture is
+    MultiDiffusion's bit for bit, for as many model calls."""
+    import comfy.patcher_extension
+    model, positive, negative = sd15
+    latent = {"samples": torch.zeros(1, 4, 32, 48)}
+    calls = []
+
+    def count(executor, x, *args, **kwargs):
+        calls.append(x.shape[0])
+        return executor(x, *args, **kwargs)
+
+    counted = model.clone()
+    counted.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "test_count", count)
+    none = harness.node("MultiScaleGuidance").execute(2, 10.0, "cosine", "bilinear", 1.0, 1.0)[0]
+    md = run_panorama(comfy, counted, positive, negative, latent, mode="multidiffusion", windows=plan(comfy))
+    md_calls = sum(calls)
+    calls.clear()
+    unguided = run_panorama(comfy, counted, positive, negative, latent, mode="multidiffusion", windows=plan(comfy),
+                            multiscale=none)
+    assert torch.equal(md, unguided) and sum(calls) == md_calls
+    calls.clear()
+    first = harness.node("MultiScaleGuidance").execute(2, 10.0, "cosine", "bilinear", 0.0, 0.3)[0]
+    early = run_panorama(comfy, counted, positive, negative, latent, mode="multidiffusion", windows=plan(comfy),
+                         multiscale=first)
+    assert (early - md).abs().max() > 1e-4 and md_calls < sum(calls) < 2.5 * md_calls
+
+
 def test_msd_gradient_through_a_comfyui_model_in_inference_mode(comfy, sd15):
     """The MSD gradient step on a model loaded by CheckpointLoaderSimple,
     taken where ComfyUI runs nodes (under inference mode), agrees with

@@ -53,7 +53,11 @@ def test_v3_node_declares_what_the_v1_node_did(node_id, comfy):
     assert hasattr(cls, "define_schema"), f"{node_id} is not a V3 node"
     saved, now = SAVED[node_id], declared(cls)
     for section in ("required", "optional"):
-        assert [i[:2] for i in now[section]] == [i[:2] for i in saved[section]], f"{node_id} {section} inputs"
+        # inputs added since keep the old ones first, in their order, so that saved widget values still fit
+        assert [i[:2] for i in now[section]][:len(saved[section])] == [i[:2] for i in saved[section]], \
+            f"{node_id} {section} inputs"
+        for name, _, opts in now[section][len(saved[section]):]:
+            assert section == "optional" or "default" in opts, f"{node_id}.{name}: added without a default"
         for (name, _, opts), (_, _, old) in zip(now[section], saved[section]):
             for key, value in old.items():
                 assert opts.get(key) == renamed(value), f"{node_id}.{name}: {key} was {value!r}, is {opts.get(key)!r}"
