@@ -39,14 +39,18 @@ def coverage(views: Views, dtype: torch.dtype) -> torch.Tensor | None:
         return None
     index = views.read.flatten()
     count = torch.zeros(views.height * views.width, dtype=dtype, device=index.device)
-    count.index_add_(0, index, torch.ones_like(index, dtype=dtype))
+    weight = getattr(views, "pixel_weight", None)
+    ones = (torch.ones_like(index, dtype=dtype) if weight is None
+            else weight.to(index.device, dtype).expand(len(views), *weight.shape).flatten())
+    count.index_add_(0, index, ones)
     return count.view(views.height, views.width)
 
 
 def merge_windows(windows: torch.Tensor, views: Views, count: torch.Tensor | None = None) -> torch.Tensor:
     """(N, B, C, h, w) -> (B, C, H, W): MultiDiffusion's merge, the
-    per-pixel average of the window pixels that read it, or the windows'
-    own weighted map back (``views.blend``)."""
+    per-pixel average of the window pixels that read it (weighted by
+    ``views.pixel_weight`` where crops are feathered), or the windows' own
+    weighted map back (``views.blend``)."""
     n, b, c = windows.shape[:3]
     flat = windows.permute(1, 2, 0, 3, 4).reshape(b, c, -1)
     total = windows.new_zeros(b, c, views.height * views.width)
@@ -56,6 +60,9 @@ def merge_windows(windows: torch.Tensor, views: Views, count: torch.Tensor | Non
         return total.view(b, c, views.height, views.width)
     if count is None:
         count = coverage(views, windows.dtype)
+    weight = getattr(views, "pixel_weight", None)
+    if weight is not None:  # feathered: each window pixel counts by its weight
+        flat = (windows * weight.to(windows)).permute(1, 2, 0, 3, 4).reshape(b, c, -1)
     total.index_add_(2, views.read.flatten(), flat)
     return total.view(b, c, views.height, views.width) / count
 

@@ -33,6 +33,7 @@ import torch
 MIN_WINDOW = 8  # latent pixels: a UNet halves a window three times
 MIN_WINDOW_TOKENS = 4
 SHIFTS = ("none", "golden", "random")
+BLENDS = ("mean", "feathered")
 # "golden" offsets: fractional parts of step * alpha (Kronecker sequences).
 # Columns take 1/phi, the golden ratio's, which spreads n steps over n
 # offsets more evenly than any other and moves the grid at least 0.38 of
@@ -95,6 +96,7 @@ class WindowPlan:
     shift: str = "none"
     shift_seed: int = 0
     unit: int = 1
+    blend: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class WindowSettings:
     wrap_x: bool = False
     shift: str = "none"
     shift_seed: int = 0
+    blend: str = "mean"
 
 
 def on_grid(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
@@ -118,7 +121,7 @@ def on_grid(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
 
     return WindowPlan(latent(settings.window, "window_size"), latent(settings.stride, "view_stride"),
                       settings.cross_count, latent(settings.cross_stride, "cross_stride"), settings.wrap_x,
-                      settings.shift, settings.shift_seed, grid.patch)
+                      settings.shift, settings.shift_seed, grid.patch, settings.blend)
 
 
 def latent_plan(settings, grid: LatentGrid):
@@ -141,7 +144,8 @@ def resolve_plan(plan: WindowPlan, grid: LatentGrid | int) -> WindowPlan:
     window = plan.window or grid.native
     stride = plan.stride or (window if plan.shift != "none" else max(window // 4 // p * p, p))
     cross_stride = plan.cross_stride or max(stride // plan.cross_count // p * p, p)
-    resolved = WindowPlan(window, stride, plan.cross_count, cross_stride, plan.wrap_x, plan.shift, plan.shift_seed, p)
+    resolved = WindowPlan(window, stride, plan.cross_count, cross_stride, plan.wrap_x, plan.shift, plan.shift_seed, p,
+                          plan.blend)
     validate_plan(resolved, grid)
     return resolved
 
@@ -164,6 +168,8 @@ def validate_plan(plan: WindowPlan, grid: LatentGrid = LatentGrid()) -> None:
         raise ValueError(f"cross count c = {c} must be at least 1 (1 switches Cross Sampling off)")
     if plan.shift not in SHIFTS:
         raise ValueError(f"shift = {plan.shift!r}: use one of {list(SHIFTS)}")
+    if plan.blend not in BLENDS:
+        raise ValueError(f"blend = {plan.blend!r}: use one of {list(BLENDS)}")
     if plan.shift != "none" and c > 1:
         raise ValueError(f"cross count c = {c} with shifted windows: both move the windows between steps; use "
                          f"c = 1 with a shift, or shift 'none' for Cross Sampling")
@@ -306,10 +312,12 @@ class CropViews(Views):
     is_crop = True
 
     def __init__(self, height: int, width: int, tops: list[int], lefts: list[int], window_h: int, window_w: int,
-                 rows: torch.Tensor, cols: torch.Tensor, wrap_x: bool):
+                 rows: torch.Tensor, cols: torch.Tensor, wrap_x: bool, pixel_weight: torch.Tensor | None = None):
         read = rows[:, :, None] * width + cols[:, None, :]
         super().__init__(height, width, window_h, window_w, read, wrap_x, (height, width, tuple(tops), tuple(lefts)))
         self.tops, self.lefts, self.rows, self.cols = tops, lefts, rows, cols
+        # each window pixel's weight in the merge (h, w), the same for every window; None: all 1
+        self.pixel_weight = pixel_weight
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -363,6 +371,7 @@ def crop_views(plan: WindowPlan, height: int, width: int, step: int = 0,
             lefts = axis_starts(width, plan.window, plan.stride, column_offset, wrap=True)
         else:
             lefts = [column_offset]  # the one window, turned around the circle
+    weight = feathering(window_h, window_w, plan.window - plan.stride, device) if plan.blend == "feathered" else None
     top = torch.tensor(tops, device=device)
     left = torch.tensor(lefts, device=device)
     row_of = top[:, None] + torch.arange(window_h, device=device)
@@ -370,7 +379,22 @@ def crop_views(plan: WindowPlan, height: int, width: int, step: int = 0,
     n_rows, n_cols = len(tops), len(lefts)
     rows = row_of.repeat_interleave(n_cols, dim=0)
     cols = col_of.repeat(n_rows, 1)
-    return CropViews(height, width, tops, lefts, window_h, window_w, rows, cols, plan.wrap_x)
+    return CropViews(height, width, tops, lefts, window_h, window_w, rows, cols, plan.wrap_x, weight)
+
+
+def feathering(window_h: int, window_w: int, overlap: int, device=None) -> torch.Tensor | None:
+    """A window's merge weights (h, w) for windows that overlap their
+    neighbours by ``overlap`` pixels: rising linearly over the overlap from
+    each edge, 1 inside, so that where two windows meet each fades into the
+    other instead of ending in a step.  Never 0: where a window is the only
+    one (at the latent's edge) its value is kept whatever its weight."""
+    if overlap <= 0:
+        return None
+
+    def ramp(size):
+        x = torch.arange(size, dtype=torch.float64, device=device) + 0.5
+        return torch.minimum(x, size - x).div(overlap).clamp(1.0 / (2 * overlap), 1.0)
+    return (ramp(window_h)[:, None] * ramp(window_w)[None, :]).float()
 
 
 def window_count(plan, height: int, width: int, steps: int) -> int:

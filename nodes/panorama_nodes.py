@@ -15,6 +15,7 @@ from ..fusion import (FusionSettings, LatentGrid, MultiScaleSettings, SphereSett
                       validate_multiscale, validate_plan, validate_sphere)
 from ..fusion.sphere_views import DEFAULT_FOV, FOV_RANGE, MAX_VIEWS, ROTATIONS
 from ..fusion.multiscale import DECAYS, DOWNSAMPLE_MODES
+from ..fusion.windows import BLENDS
 from .adapter import check_latent, latent_grid, patch_model, with_rope_positions
 from .host_versions import schema
 
@@ -124,14 +125,18 @@ class CrossSamplingScheduler(io.ComfyNode):
                 io.Boolean.Input("wrap_around", default=False, tooltip=(
                     "360-degree panorama: windows run over the right edge into the left, so both ends join "
                     "without a seam.")),
+                io.Combo.Input("blend", options=list(BLENDS), default="mean", tooltip=(
+                    "How overlapping windows are merged. mean: the plain average (MultiDiffusion). feathered: each "
+                    "window fades out over its overlap with the next, so that no window edge leaves a step; "
+                    "helps most at few steps (LCM, Turbo, Lightning).")),
             ],
             outputs=[WindowPlanType.Output(display_name="windows",
                                            tooltip="The window plan for the panorama sampler or model patch.")],
         )
 
     @classmethod
-    def execute(cls, window_size, view_stride, cross_count, cross_stride, wrap_around) -> io.NodeOutput:
-        settings = WindowSettings(window_size, view_stride, cross_count, cross_stride, wrap_around)
+    def execute(cls, window_size, view_stride, cross_count, cross_stride, wrap_around, blend="mean") -> io.NodeOutput:
+        settings = WindowSettings(window_size, view_stride, cross_count, cross_stride, wrap_around, blend=blend)
         # Pixels until a sampler puts them on its model's grid.  Checked now on
         # the finest grid of any family (8 px tokens), again on the model's.
         validate_plan(on_grid(settings, LatentGrid()))
@@ -169,14 +174,18 @@ class PanoramaShiftedWindows(io.ComfyNode):
                 io.Boolean.Input("wrap_around", default=False, tooltip=(
                     "360-degree panorama: windows run over the right edge into the left and move around the "
                     "circle, so both ends join without a seam, at any width.")),
+                io.Combo.Input("blend", options=list(BLENDS), default="mean", tooltip=(
+                    "How overlapping windows are merged. mean: the plain average (MultiDiffusion). feathered: each "
+                    "window fades out over its overlap with the next, so that no window edge leaves a step; "
+                    "helps most at few steps (LCM, Turbo, Lightning).")),
             ],
             outputs=[WindowPlanType.Output(display_name="windows",
                                            tooltip="The window plan for the panorama sampler or model patch.")],
         )
 
     @classmethod
-    def execute(cls, window_size, view_stride, shift, shift_seed, wrap_around) -> io.NodeOutput:
-        settings = WindowSettings(window_size, view_stride, 1, 0, wrap_around, shift, shift_seed)
+    def execute(cls, window_size, view_stride, shift, shift_seed, wrap_around, blend="mean") -> io.NodeOutput:
+        settings = WindowSettings(window_size, view_stride, 1, 0, wrap_around, shift, shift_seed, blend)
         validate_plan(on_grid(settings, LatentGrid()))
         return io.NodeOutput(settings)
 

@@ -128,3 +128,26 @@ def test_settings_off_the_token_grid_name_the_input_and_the_fix(settings, match)
 def test_messages_speak_pixels_of_the_model():
     with pytest.raises(ValueError, match=r"view stride 2048 px is larger than the window 1024 px"):
         latent_plan(WindowSettings(window=1024, stride=2048), HUNYUAN_IMAGE)
+
+
+def test_feathered_crops_merge_agreeing_windows_exactly_and_fade_between_others():
+    """Feathered merge weights: windows that agree merge to what they agree
+    on (weights normalised per pixel, the latent's edges included); windows
+    that disagree meet in a ramp across their overlap instead of a step; side
+    by side (no overlap) it is the plain mean."""
+    from fusion import cut_windows, merge_windows
+    plan = resolve_plan(WindowPlan(window=16, stride=8, blend="feathered"), 16)
+    views = plan_views(plan, 16, 40)
+    x = torch.randn(1, 2, 16, 40, dtype=torch.float64)
+    torch.testing.assert_close(merge_windows(cut_windows(x, views), views), x, rtol=0, atol=1e-12)
+    # two windows of constant 0 and 1 meeting on 8 columns (stride 8, window 16, width 24)
+    two = plan_views(plan, 16, 24)
+    values = torch.stack([torch.zeros(1, 1, 16, 16), torch.ones(1, 1, 16, 16)]).double()
+    row = merge_windows(values, two)[0, 0, 0]
+    assert row[:8].eq(0).all() and row[-8:].eq(1).all()
+    steps = row[8:16].diff()
+    assert (steps > 0).all() and steps.max() < 0.3  # a ramp, not MultiDiffusion's jump to 0.5
+    side = plan_views(resolve_plan(WindowPlan(window=8, stride=8, blend="feathered"), 8), 8, 24)
+    assert side.pixel_weight is None
+    with pytest.raises(ValueError, match="blend = 'soft': use one of"):
+        resolve_plan(WindowPlan(window=16, stride=8, blend="soft"), 16)
