@@ -8,7 +8,10 @@
 #
 #   PANORAMA_VENV       the base venv (default ~/.cache/comfy-panorama/venv)
 #   PANORAMA_VENV_ROOT  where host venvs live (default ~/.cache/comfy-panorama),
-#                       one per ComfyUI version: venv-comfyui-<version>
+#                       one per ComfyUI version: venv-comfyui-<version>; and the
+#                       newest frontend (scripts/requirements-frontend.txt) that
+#                       the browser tests serve beside a recent host's own:
+#                       frontend-<version>
 set -euo pipefail
 
 ROOT="${PANORAMA_VENV_ROOT:-$HOME/.cache/comfy-panorama}"
@@ -49,6 +52,27 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   "$VENV/bin/python" -c "import torch, torchvision, torchaudio" >&2
   echo "$want" > "$stamp"
+fi
+if [ -n "$HOST" ]; then
+  # The newest frontend, for the browser tier (scripts/requirements-frontend.txt
+  # says why and from which ComfyUI on).  In a folder of its own, served with
+  # --front-end-root: the host keeps its own frontend package.  Installed into a
+  # temporary folder first, so that an interrupted install is never taken for one.
+  frontend_req="$(dirname "$0")/requirements-frontend.txt"
+  min_host=$(sed -n 's/^# min-comfyui: *//p' "$frontend_req")
+  frontend=$(sed -n 's/^comfyui-frontend-package==\([^ ]*\).*/\1/p' "$frontend_req")
+  if printf '%s\n' "$min_host" "${VERSION:-0}" | sort -V -C; then
+    target="$ROOT/frontend-$frontend"
+    if [ ! -f "$target/comfyui_frontend_package/static/index.html" ]; then
+      echo "setup: installing comfyui-frontend-package $frontend into $target" >&2
+      rm -rf "$target.partial"
+      pip_install --no-deps --require-hashes --target "$target.partial" -r "$frontend_req"
+      [ -f "$target.partial/comfyui_frontend_package/static/index.html" ] \
+        || { echo "setup: comfyui-frontend-package $frontend did not install" >&2; exit 1; }
+      rm -rf "$target" && mv "$target.partial" "$target"
+    fi
+    echo "setup: frontend $frontend ready in $target" >&2
+  fi
 fi
 echo "setup: torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') ready in $VENV" >&2
 echo "$VENV/bin/python"

@@ -77,9 +77,12 @@ def _wait(what: str, check, timeout: float, proc: Optional[subprocess.Popen] = N
 
 
 class ComfyServer:
-    """ComfyUI's server with the pack, on 127.0.0.1; files in ``base``."""
+    """ComfyUI's server with the pack, on 127.0.0.1; files in ``base``; the
+    host's own frontend, or the one in ``front_end_root`` (a frontend
+    package's ``static/`` folder)."""
 
-    def __init__(self, base: Path, python: str = sys.executable, timeout: float = 180):
+    def __init__(self, base: Path, python: str = sys.executable, timeout: float = 180,
+                 front_end_root: Optional[Path] = None):
         self.base = Path(base)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -94,7 +97,8 @@ class ComfyServer:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
                 [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-                 "--base-directory", str(self.base), "--disable-auto-launch"],
+                 "--base-directory", str(self.base), "--disable-auto-launch",
+                 *(["--front-end-root", str(front_end_root)] if front_end_root else [])],
                 cwd=harness.comfyui_path(), stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait("ComfyUI server", lambda: self.get_json("/object_info/SavePanorama360"), timeout, self.proc, self.log)
@@ -173,6 +177,11 @@ class Browser:
         self.reader = self.loop.create_task(self._read())
         for domain in ("Runtime", "Log", "Page"):
             await self._call(f"{domain}.enable")
+        # $PANORAMA_BROWSER_SLOWDOWN=N runs the page's scripts N times slower, as on a busy machine:
+        # what a test waits for has to be what the page shows, not what it showed a moment before.
+        slowdown = float(os.environ.get("PANORAMA_BROWSER_SLOWDOWN") or 1)
+        if slowdown > 1:
+            await self._call("Emulation.setCPUThrottlingRate", rate=slowdown)
 
     async def _read(self):
         async for message in self.ws:

@@ -565,8 +565,9 @@ MODE_BYPASS = 4  # LGraphEventMode.BYPASS
 
 _SCALAR_WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 # Input types the frontend draws a widget of its own for (RecordAudio's
-# recorder, the webcam capture); their value is stored like a scalar's.
-_FRONTEND_WIDGET_TYPES = frozenset({"AUDIO_RECORD", "WEBCAM"})
+# recorder, the webcam capture, ImageCompare's slider: a required input the
+# server wants in the prompt); their value is stored like a scalar's.
+_FRONTEND_WIDGET_TYPES = frozenset({"AUDIO_RECORD", "WEBCAM", "IMAGECOMPARE"})
 _UPLOAD_KEYS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload", "model_upload", "upload")
 
 

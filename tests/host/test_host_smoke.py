@@ -215,34 +215,64 @@ def test_ui_to_api_conversion(comfy, tiny_checkpoints):
     assert result.output("8").shape == (1, 64, 64, 3)
 
 
-def _shipped_templates_dir():
-    """The UI-format templates ComfyUI's frontend offers (comfyui_workflow_templates)."""
+def _shipped_templates_dir() -> Path:
+    """The folder of the UI-format templates ComfyUI's template package ships
+    (the templates the frontend offers), or pytest.skip saying why there is
+    none.  Up to 0.1.x (ComfyUI 0.3.64 pins 0.1.94) the package keeps them in
+    comfyui_workflow_templates/templates; from 0.3 it is a meta-package over
+    bundles, and the JSON files are in the sub-package
+    comfyui_workflow_templates_json (templates/)."""
+    import importlib.metadata
+    import importlib.util
+
     try:
-        import comfyui_workflow_templates
-    except ImportError:
-        return None
-    path = Path(comfyui_workflow_templates.__file__).resolve().parent / "templates"
-    return path if (path / "default.json").is_file() else None
+        version = importlib.metadata.version("comfyui_workflow_templates")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"comfyui_workflow_templates (ComfyUI's template package) is not installed in {sys.executable}")
+    for package in ("comfyui_workflow_templates_json", "comfyui_workflow_templates"):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations:
+            path = Path(next(iter(spec.submodule_search_locations))) / "templates"
+            if any(path.glob("*.json")):
+                return path
+    pytest.skip(f"comfyui_workflow_templates {version} is installed, but neither it nor "
+                f"comfyui_workflow_templates_json holds a templates/ folder of workflows")
+
+
+def _shipped_txt2img(templates: Path):
+    """The shipped checkpoint txt2img template this host's package has: the
+    frontend's default graph (default.json) up to 0.1.x; the 0.3+ packages
+    ship none (the frontend draws its default graph itself), and their plain
+    checkpoint txt2img is SDXL's base + refiner example."""
+    for name in ("default.json", "sdxl_simple_example.json"):
+        if (templates / name).is_file():
+            return templates / name
+    pytest.skip(f"{templates} holds neither default.json nor sdxl_simple_example.json")
 
 
 def test_shipped_default_template_runs(comfy, tiny_checkpoints):
-    """The frontend's own default txt2img template converts and executes
-    (its SaveImage has no widgets_values: defaults apply, as in the UI)."""
+    """The shipped txt2img template converts and executes as the frontend
+    would run it: default.json (its SaveImage has no widgets_values: defaults
+    apply, as in the UI) or sdxl_simple_example.json (PrimitiveNodes feeding
+    widgets, two KSamplerAdvanced stages, a second checkpoint loader)."""
     import json
 
-    templates = _shipped_templates_dir()
-    if templates is None:
-        pytest.skip("comfyui_workflow_templates (ComfyUI's template package) is not installed")
-    workflow = json.loads((templates / "default.json").read_text())
-    api = harness.ui_to_api(
-        workflow,
-        overrides={
-            "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints["sd15"]},
-            "EmptyLatentImage": {"width": 64, "height": 64},
-            "KSampler": {"steps": 1},
-        },
-    )
-    assert {v["class_type"] for v in api.values()} >= {"KSampler", "SaveImage", "CheckpointLoaderSimple"}
+    path = _shipped_txt2img(_shipped_templates_dir())
+    workflow = json.loads(path.read_text())
+    types = {node["type"] for node in workflow["nodes"]}
+    overrides = {kind: values for kind, values in {
+        "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints["sdxl" if "sdxl" in path.name else "sd15"]},
+        "EmptyLatentImage": {"width": 64, "height": 64},
+        "KSampler": {"steps": 1},
+        "KSamplerAdvanced": {"steps": 2},
+    }.items() if kind in types}
+    # Base and refiner one step each: the stage that adds noise ends where the other starts.
+    for node in workflow["nodes"]:
+        if node["type"] == "KSamplerAdvanced":
+            overrides[node["id"]] = {"end_at_step": 1} if node["widgets_values"][0] == "enable" else {"start_at_step": 1}
+    api = harness.ui_to_api(workflow, overrides=overrides)
+    assert {v["class_type"] for v in api.values()} >= {"SaveImage", "CheckpointLoaderSimple", "VAEDecode"}
+    assert {v["class_type"] for v in api.values()} & {"KSampler", "KSamplerAdvanced"}
     save_id = next(k for k, v in api.items() if v["class_type"] == "SaveImage")
     assert api[save_id]["inputs"]["filename_prefix"] == "ComfyUI"
     result = harness.run_prompt(api)  # every output node (SaveImage) runs
@@ -254,6 +284,22 @@ def test_shipped_default_template_runs(comfy, tiny_checkpoints):
     assert saved.is_file() and saved.resolve().is_relative_to(comfy.base_dir.resolve())
 
 
+def _required_inputs(class_def, inputs: dict) -> set:
+    """The inputs a node needs given the ones it has: a V3 node's dynamic
+    inputs (Autogrow, DynamicCombo) are sent as the inputs they grew into
+    ("values.a" for "values"), which ComfyUI expands with the live inputs
+    (comfy_api's get_finalized_class_inputs, where the host has it)."""
+    spec = class_def.INPUT_TYPES()
+    try:
+        from comfy_api.internal import _ComfyNodeInternal
+        from comfy_api.latest._io import get_finalized_class_inputs
+    except ImportError:  # ComfyUI before dynamic inputs
+        return set(spec.get("required") or {})
+    if issubclass(class_def, _ComfyNodeInternal):  # as ComfyUI's execution.get_input_data does
+        spec = get_finalized_class_inputs(spec, inputs)[0]
+    return set(spec.get("required") or {})
+
+
 def test_ui_to_api_on_shipped_templates(comfy):
     """Every shipped template whose node types are all registered converts
     (frontend leniency) to a prompt with each node's required inputs set."""
@@ -262,9 +308,7 @@ def test_ui_to_api_on_shipped_templates(comfy):
     import nodes
 
     templates = _shipped_templates_dir()
-    if templates is None:
-        pytest.skip("comfyui_workflow_templates (ComfyUI's template package) is not installed")
-    converted = 0
+    converted, failures = 0, []
     for path in sorted(templates.glob("*.json")):
         workflow = json.loads(path.read_text())
         if not isinstance(workflow, dict) or "nodes" not in workflow:
@@ -274,10 +318,12 @@ def test_ui_to_api_on_shipped_templates(comfy):
             continue  # subgraphs, API nodes, models this ComfyUI lacks
         api = harness.ui_to_api(workflow, strict=False)
         for node_id, entry in api.items():
-            required = set(nodes.NODE_CLASS_MAPPINGS[entry["class_type"]].INPUT_TYPES().get("required") or {})
-            missing = required - set(entry["inputs"])
-            assert not missing, f"{path.name}: node {node_id} ({entry['class_type']}) lacks {sorted(missing)}"
+            missing = _required_inputs(nodes.NODE_CLASS_MAPPINGS[entry["class_type"]], entry["inputs"]) \
+                - set(entry["inputs"])
+            if missing:
+                failures.append(f"{path.name}: node {node_id} ({entry['class_type']}) lacks {sorted(missing)}")
         converted += 1
+    assert not failures, failures
     assert converted >= 10
 
 
