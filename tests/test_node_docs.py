@@ -24,6 +24,7 @@ DISPLAY_NAMES = {
     "PanoramaLatent": "Empty Panorama Latent",
     "CrossSamplingScheduler": "Panorama Windows (Cross Sampling)",
     "PanoramaShiftedWindows": "Panorama Windows (Shifted, SpotDiffusion)",
+    "PanoramaSphereWindows": "Panorama Windows (Sphere)",
     "TwinCropFusionSampler": "KSampler (Panorama)",
     "TwinDiffusionModel": "Sample as Panorama (model patch)",
     "MultiScaleGuidance": "Panorama Layout Guidance (MSD)",

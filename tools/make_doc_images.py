@@ -30,6 +30,7 @@ COPIES = {
     "example_workflows/twin_model_patch_sd15.jpg": "twin_model_patch_sd15.jpg",
     "example_workflows/msd_panorama_sd15.jpg": "msd_panorama_sd15.jpg",
     "example_workflows/panorama_360_sd15.jpg": "panorama_360_sd15.jpg",
+    "example_workflows/panorama_360_sphere_sd15.jpg": "panorama_360_sphere_sd15.jpg",
     "docs/viewer_360.png": "viewer_360.png",
     "docs/shifted_windows.png": "shifted_windows.png",  # tools/draw_diagrams.py
     "docs/rope_positions.png": "rope_positions.png",  # tools/draw_diagrams.py

@@ -125,6 +125,64 @@ def draw_windows(draw, plan, width, height, box, steps, px=8):
         draw.line([x, top + height * scale + 3, x, top + height * scale + 11], fill=colour, width=2)
 
 
+def view_outlines(widgets_values, width: int, height: int, samples: int = 48) -> list:
+    """The frames of the sphere views a Panorama Windows (Sphere) node plans
+    (its widget values; the unturned set of step 0), each as polylines of
+    (x, y) points on a ``width`` x ``height`` equirectangular picture, cut
+    where a frame crosses the seam."""
+    import torch
+
+    from fusion.sphere import equirect_pixels
+    from fusion.sphere_views import DEFAULT_FOV, view_cameras, views_to_cover
+
+    _, fov, overlap, count, _, _ = widgets_values
+    fov = fov or DEFAULT_FOV
+    count = count or views_to_cover(fov, overlap)
+    edge = torch.linspace(-1.0, 1.0, samples, dtype=torch.float64)
+    ones = torch.ones_like(edge)
+    square = torch.cat([torch.stack([edge, ones], -1), torch.stack([ones, -edge], -1),
+                        torch.stack([-edge, -ones], -1), torch.stack([-ones, edge], -1)])
+    t = torch.tan(torch.tensor(fov / 2 * torch.pi / 180, dtype=torch.float64))
+    rays = torch.cat([square * t, torch.ones(len(square), 1, dtype=torch.float64)], -1)
+    rays = rays / rays.norm(dim=-1, keepdim=True)
+    out = []
+    for camera in view_cameras(count):
+        col, row = equirect_pixels(rays @ camera.T, height, width)
+        points = [(float(c) + 0.5, float(r) + 0.5) for c, r in zip(col, row)]
+        lines, line = [], [points[0]]
+        for a, b in zip(points, points[1:]):
+            if abs(b[0] - a[0]) > width / 2:  # across the seam: continue on the other side
+                lines.append(line)
+                line = []
+            line.append(b)
+        lines.append(line)
+        out.append(lines)
+    return out
+
+
+def draw_sphere_views(draw, widgets_values, box, w, h):
+    """Every view's frame on the picture (the first, looking straight up,
+    and one at the horizon filled), and the equirectangular grid."""
+    left, top = box
+    outlines = view_outlines(widgets_values, w, h)
+    horizon = min(range(len(outlines)), key=lambda i: abs(i - (len(outlines) - 1) / 2))
+    for k in range(1, 12):
+        draw.line([left + k * w / 12, top, left + k * w / 12, top + h], fill=(255, 255, 255, 50))
+    for k in range(1, 6):
+        draw.line([left, top + k * h / 6, left + w, top + k * h / 6], fill=(255, 255, 255, 50))
+    for i, lines in enumerate(outlines):
+        colour = GROUP_COLOURS[0] if i in (0, horizon) else GROUP_COLOURS[1]
+        for line in lines:
+            points = [(left + x, top + y) for x, y in line]
+            if len(points) > 1:
+                draw.line(points, fill=colour + ((255,) if i in (0, horizon) else (170,)),
+                          width=3 if i in (0, horizon) else 2)
+    frame = [(left + x, top + y) for line in outlines[horizon] for x, y in line]
+    draw.polygon(frame, fill=GROUP_COLOURS[0] + (60,))
+    for x in (left, left + w):
+        draw.line([x, top - 8, x, top + h + 8], fill=(255, 255, 255), width=3)
+
+
 def caption(draw, text, lines, font, small):
     draw.rectangle([0, SIZE[1] - 92, SIZE[0], SIZE[1]], fill=(20, 22, 28))
     draw.text((16, SIZE[1] - 84), text, fill=(255, 255, 255), font=font)
@@ -168,6 +226,10 @@ DESCRIPTIONS = {
         "the photo in a 512x2048 canvas, only the new area sampled", "the photo's own pixels pasted back"]),
     "upscale_panorama_sd15": ("Upscale a panorama · SD1.5", ["2x lanczos, then denoise 0.4 in 512 px windows",
                                                             "tiled VAE encode and decode"]),
+    "panorama_360_sphere_sd15": ("360° through sphere views · SD1.5", [
+        "16 perspective views, zenith to nadir, turned every step", "2816x1408, 512 px views: 2.75 views high"]),
+    "panorama_360_sphere_sdxl": ("360° through sphere views · SDXL", [
+        "16 perspective views, zenith to nadir, turned every step", "4096x2048, 768 px views: 2.75 views high"]),
     "terrain_panorama": ("Terrain panorama · trained terrain model", [
         "128x1024 heightmap, 128 px windows, 2 groups, 4 lcm steps",
         "weights from pip: adaptive-terrain-diffusion"]),
@@ -179,7 +241,8 @@ def thumbnail(path: Path) -> Image.Image:
     native = next((px for model, px in NATIVE_PX.items() if model in path.stem), NATIVE_PX["sd15"])
     px = next((px for model, px in LATENT_PX.items() if model in path.stem), 8)
     width, height = latent_size(workflow, native)
-    plan = plan_of(workflow, native, px)
+    sphere = widgets(workflow, "PanoramaSphereWindows")
+    plan = None if sphere is not None else plan_of(workflow, native, px)
     scale = min((SIZE[0] - 32) / width, (SIZE[1] - 92 - 32) / height)
     w, h = round(width * scale), round(height * scale)
     left, top = (SIZE[0] - w) // 2, (SIZE[1] - 92 - h) // 2
@@ -204,7 +267,10 @@ def thumbnail(path: Path) -> Image.Image:
         coarse = half.resize((max(1, half.width // 10), max(1, half.height // 10))).resize(half.size, Image.NEAREST)
         canvas.paste(coarse, (left, top))
         draw.line([left + w // 2, top - 8, left + w // 2, top + h + 8], fill=(255, 255, 255), width=3)
-    draw_windows(draw, plan, width, height, (left, top, scale), steps=plan.cross_count, px=px)
+    if sphere is not None:
+        draw_sphere_views(draw, sphere, (left, top), w, h)
+    else:
+        draw_windows(draw, plan, width, height, (left, top, scale), steps=plan.cross_count, px=px)
     pad = widgets(workflow, "ImagePadForOutpaint")
     if pad is not None:
         # The photo: kept as it is; the rest of the canvas is generated around it.
@@ -212,13 +278,13 @@ def thumbnail(path: Path) -> Image.Image:
         x1, y1 = left + (width - pad[2]) * scale, top + (height - pad[3]) * scale
         draw.rectangle([x0, y0, x1, y1], outline=(255, 255, 255), width=4)
         draw.text((x0 + 8, y0 + 6), "your photo", fill=(255, 255, 255), font=fonts()[1])
-    if plan.wrap_x and len(plan_views(plan, height // px, width // px).lefts) == 1:
+    if plan is not None and plan.wrap_x and len(plan_views(plan, height // px, width // px).lefts) == 1:
         # One window and the seam it moves every step (a few of its positions).
         for k in range(1, 6):
             x = left + (k * 0.17 + 0.07) * w
             for y in range(top, top + h, 14):
                 draw.line([x, y, x, min(y + 7, top + h)], fill=(255, 120, 200), width=2)
-    if plan.wrap_x:
+    if plan is not None and plan.wrap_x:
         # The equirectangular grid (every 30 degrees) and the seam, whose two sides join.
         for k in range(1, 12):
             draw.line([left + k * w / 12, top, left + k * w / 12, top + h], fill=(255, 255, 255, 60))

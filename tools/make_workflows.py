@@ -92,14 +92,16 @@ def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, n
 
 def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sampler_widgets, note,
                          plan_widgets=(0, 0, 2, 0, False), multiscale=None, x=1240, equirect=False, vae=None,
-                         prefix="panorama"):
+                         prefix="panorama", sphere=False):
     """The common tail: the latent, window plan (and layout guidance, MSD),
     the sampler fed the given conditioning, decode, save; the note under the
-    plan.  ``equirect``: a 2:1 360-degree latent at the model's size, decoded
-    seamlessly and saved for (and shown in) the 360 viewer.  The model is
-    ``ckpt_node``'s first output, the VAE its third unless ``vae`` (node, slot)."""
+    plan.  ``equirect``: a 2:1 360-degree latent (``height`` px high, 0 = the
+    model's size), decoded seamlessly and saved for (and shown in) the 360
+    viewer; ``sphere``: the plan is Panorama Windows (Sphere) with
+    ``plan_widgets``.  The model is ``ckpt_node``'s first output, the VAE its
+    third unless ``vae`` (node, slot)."""
     latent = panorama_latent(g, width, height, equirect)
-    plan = scheduler(g, plan_widgets)
+    plan = sphere_windows(g, plan_widgets) if sphere else scheduler(g, plan_widgets)
     inputs = [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
               ("latent_image", "LATENT"), ("windows", "PANORAMA_WINDOWS")]
     if multiscale is not None:
@@ -125,7 +127,7 @@ def panorama_latent(g, width, height, equirect=False):
     if equirect:
         # height 0: the model's native window, so one row of windows around the sphere.
         return g.node("Panorama360Latent", inputs=[("model", "MODEL")],
-                      outputs=[("LATENT", "LATENT"), ("width", "INT"), ("height", "INT")], widgets=[0, 1],
+                      outputs=[("LATENT", "LATENT"), ("width", "INT"), ("height", "INT")], widgets=[height, 1],
                       pos=(0, 360), size=(320, 130))
     return g.node("PanoramaLatent", inputs=[("model", "MODEL")], outputs=[("LATENT", "LATENT")],
                   widgets=[width, height, 1], pos=(0, 360), size=(320, 130))
@@ -134,6 +136,12 @@ def panorama_latent(g, width, height, equirect=False):
 def scheduler(g, plan_widgets):
     return g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(plan_widgets),
                   pos=(0, 540), size=(360, 180))
+
+
+def sphere_windows(g, widgets):
+    # window_size, fov, overlap, view_count, rotation, cross_count
+    return g.node("PanoramaSphereWindows", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(widgets),
+                  pos=(0, 540), size=(360, 200))
 
 
 def decode_and_save(g, latent, vae, x, equirect=False, prefix="panorama"):
@@ -353,6 +361,33 @@ def sd35_graph():
         "SD3.5's native size, 256 px view stride, c = 2; 28 steps at cfg 4.5 with the sgm_uniform schedule. The "
         "model keeps its own shift (3), which is for the windows it sees.",
         [1024, 256, 2, 0, False], x=800, prefix="panorama/sd35")
+
+
+def sphere_graph(ckpt, prompt, height, sphere_widgets, title, views, steps=50, cfg=7.5):
+    """A whole 360 through perspective views of the sphere (SphereDiff):
+    checkpoint -> prompts -> Empty 360° Panorama Latent ``height`` px high ->
+    Panorama Windows (Sphere) -> KSampler (Panorama), MultiDiffusion -> VAE
+    Decode (360 seamless) -> Save 360 Panorama."""
+    g = Graph()
+    ckpt_node = checkpoint(g, ckpt)
+    positive, negative = prompts(g, ckpt_node, prompt)
+    return conditioned_panorama(
+        g, ckpt_node, (positive, 0), (negative, 0), 2 * height, height,
+        twin_sampler(steps=steps, cfg=cfg, mode="multidiffusion"),
+        f"## 360° panorama through sphere views ({title})\n\nPanorama Windows (Sphere) samples the 2:1 latent "
+        f"through perspective views of the sphere, {views}, 90 degrees each, on a spiral from the zenith to the "
+        "nadir (16 views cover the sphere), turned every step. Every view, the ones looking straight up and "
+        "down too, is an ordinary photo for the model, so the sky and the ground come out as photos, not as "
+        "the swirl a crop of the equirectangular grid gives there; any checkpoint, no 360 LoRA. Describe the scene "
+        "as a photo: every view gets the prompt.\n\n"
+        "The latent must be about 2.75 views high: each view pixel reads one latent pixel (nearest neighbour, "
+        "so the model gets the noise it expects), and a pinhole view's corner pixels are a third of its centre "
+        "pixels' angle, so the latent must be finer than the views. A smaller 360 is refused with the size it "
+        "needs; a smaller window_size fits a smaller 360.\n\nmode `multidiffusion`: SphereDiff's own merge, "
+        "each latent pixel the weighted mean of the views that see it; the views turn every step, so no "
+        "direction stays on a view's edge, which is what Crop Fusion (`twindiffusion`) is for on fixed crops. "
+        "Panorama Layout Guidance (MSD) and Window Positions (RoPE) do not apply to sphere views.",
+        sphere_widgets, x=800, equirect=True, sphere=True)
 
 
 def twin_sampler(steps=50, cfg=7.5, mode="twindiffusion", scheduler="normal", denoise=1.0, sampler="euler"):
@@ -595,6 +630,18 @@ def main():
         equirect=True,
     ).save("panorama_360_sd15.json")
     model_patch_graph().save("twin_model_patch_sd15.json")
+    # window_size, fov, overlap, view_count, rotation, cross_count; each view is an ordinary photo: the
+    # prompt describes the scene, not a panorama
+    sphere_graph(
+        SD15, "a photo of a quiet village square, cobblestones, cafes, trees, blue sky, highly detailed",
+        1408, [0, 0.0, 0.25, 0, "golden", 2], "SD1.5, 2816x1408", "512 px views (the model's own size)",
+    ).save("panorama_360_sphere_sd15.json")
+    sphere_graph(
+        "sd_xl_base_1.0.safetensors",
+        "a photo of a tropical beach with palm trees and turquoise water, golden hour, highly detailed",
+        2048, [768, 0.0, 0.25, 0, "golden", 2], "SDXL, 4096x2048",
+        "768 px views (SDXL's native 1024 px views would need a 5632x2816 360)", steps=40, cfg=7.0,
+    ).save("panorama_360_sphere_sdxl.json")
     panorama_graph(
         SD15,
         "a vast fantasy castle on a cliff above the sea, waterfalls, dramatic clouds, highly detailed",

@@ -10,6 +10,10 @@ through ComfyUI's executor with its own checks (models shrunk as there):
 * upscale_panorama_sd15: lanczos upscale, tiled VAE encode / decode (whose
   widgets differ in name and number between ComfyUI versions), img2img at
   the template's denoise.
+* panorama_360_sphere_sd15 / _sdxl: a whole 360 through sphere views
+  (Panorama Windows (Sphere)); the template's own sizes pass the views'
+  check on the real model's grid, and the graph runs with 64 px
+  views on a 360 2.75 views high.
 * terrain_panorama: the trained terrain model (no VAE, no checkpoint file:
   weights from the installed PyPI package adaptive-terrain-diffusion, skipped
   where it is not installed), its sampler settings as the template has them.
@@ -30,7 +34,8 @@ pytestmark = pytest.mark.host
 
 TEMPLATES = harness.REPO_ROOT / "example_workflows"
 # test_panorama_host.test_example_workflow_executes leaves these to this file.
-TESTED_HERE = ("panorama_360_lora_flux", "photo_extension_sd15", "upscale_panorama_sd15", "terrain_panorama")
+TESTED_HERE = ("panorama_360_lora_flux", "photo_extension_sd15", "upscale_panorama_sd15", "terrain_panorama",
+               "panorama_360_sphere_sd15", "panorama_360_sphere_sdxl")
 SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
 # The tiny Flux's layers the test LoRA changes (its weights, as ComfyUI names them without "diffusion_model.").
 LORA_LAYERS = ("double_blocks.0.img_attn.qkv", "double_blocks.0.txt_mlp.0", "single_blocks.0.linear1",
@@ -190,6 +195,45 @@ def test_upscale_template(comfy, tiny_checkpoints):
     assert not torch.equal(sampled, encoded)
     image = result.output(decode)
     assert image.shape == (1, 128, 512, 3) and torch.isfinite(image).all()
+    assert result.events_named("progress"), "the sampler reported no progress"
+
+
+# stem: (tiny checkpoint, the real model's native window in latent pixels, the test's view and 360 height in px)
+SPHERE_TEMPLATES = {"panorama_360_sphere_sd15": ("sd15", 64, 64, 192),
+                    "panorama_360_sphere_sdxl": ("sdxl", 128, 64, 192)}
+
+
+@pytest.mark.parametrize("stem", list(SPHERE_TEMPLATES))
+def test_sphere_template(stem, comfy, tiny_checkpoints):
+    """The template's plan and latent as the real model takes them (views
+    that keep native noise, 16 of them), then the graph with small views on
+    a 360 2.75 views high: MultiDiffusion on sphere views, seamless decode,
+    saved for the 360 viewer."""
+    from fusion import LatentGrid, SphereSettings, latent_plan
+    workflow = template(stem)
+    kind, native, view_px, height_px = SPHERE_TEMPLATES[stem]
+    sphere = widgets(workflow, "PanoramaSphereWindows")
+    height = widgets(workflow, "Panorama360Latent")[0]
+    assert widgets(workflow, "TwinCropFusionSampler")[7] == "multidiffusion"
+    plan = latent_plan(SphereSettings(*sphere), LatentGrid(8, 1, native))
+    plan.check(height // 8, 2 * height // 8)  # raises, saying what size it needs, where the views would not fit
+    assert plan.count_for(plan.fov_for(height // 8)) == 16
+    assert (plan.window * 8, height) == {"sd15": (512, 1408), "sdxl": (768, 2048)}[kind]
+    prompt, ids = to_prompt(workflow, {
+        "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints[kind]},
+        "Panorama360Latent": {"height": height_px},
+        "PanoramaSphereWindows": {"window_size": view_px},
+        "TwinCropFusionSampler": {"steps": 2},
+    })
+    sampler, decode, save = ids["TwinCropFusionSampler"], ids["PanoramaSeamlessDecode"], ids["SavePanorama360"]
+    assert prompt[sampler]["inputs"]["windows"] == [ids["PanoramaSphereWindows"], 0]
+    result = harness.run_prompt(prompt, outputs=[sampler, decode, save])
+    assert result.success, result.errors
+    latent = result.output(sampler)["samples"]
+    assert latent.shape == (1, 4, height_px // 8, height_px // 4) and torch.isfinite(latent).all() and latent.std() > 0
+    image = result.output(decode)
+    assert image.shape == (1, height_px, 2 * height_px, 3) and torch.isfinite(image).all()
+    assert result.ui[save]["images"][0]["filename"].endswith(".png")
     assert result.events_named("progress"), "the sampler reported no progress"
 
 
