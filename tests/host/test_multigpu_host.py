@@ -286,3 +286,20 @@ def test_hooks_with_keyframes_run_on_every_device(sd15, split_model):
     assert torch.equal(ours, single)
     plain = sample(patched(model, 1), positive, negative, start_latent(), steps=3)
     assert (single - plain).abs().max() > 1e-3, "the hook changed nothing"
+
+
+def test_f_sphere_views_on_multigpu_are_the_single_device_panorama(sd15, split_model):
+    """Sphere views batch and spread like crops: every device runs view
+    batches, and the 360 is the one a single device makes."""
+    model, positive, negative = sd15
+    sphere = node("PanoramaSphereWindows").execute(128, 0.0, 0.25, 0, "golden", 2)[0]
+    latent = torch.randn(1, 4, 48, 96, generator=torch.Generator().manual_seed(2)) * 40.0
+
+    def spherical(m):
+        return node("TwinDiffusionModel").patch(m, "multidiffusion", 1.0, 0.5, 2, sphere, None, None)[0]
+
+    counted, calls = counting(spherical(split_model))
+    ours = sample(counted, positive, negative, latent.clone())
+    assert set(calls) == set(DEVICES), f"forwards per device: {dict(calls)}"
+    single = sample(spherical(model), positive, negative, latent.clone())
+    torch.testing.assert_close(ours, single, rtol=1e-5, atol=1e-5 * float(single.abs().max()))
