@@ -57,6 +57,7 @@ FOV_RANGE = (30.0, 120.0)  # degrees: wider pinhole views stretch their corners 
 # The most neighbouring pixel pairs of a view that may read one latent pixel
 # (their noise is then one value: a correlation of that fraction).
 MAX_SHARED = 0.02
+NOISE_PROBES = 48  # view directions the noise check looks in, whatever the view count
 DEFAULT_FOV = 90.0
 MAX_VIEWS = 400
 GOLDEN_ANGLE = 180.0 * (3.0 - math.sqrt(5.0))  # degrees between consecutive Fibonacci spiral points
@@ -98,7 +99,8 @@ class SpherePlan:
         the message)."""
         check_equirect(height, width, self.window, scale)
         fov = self.fov_for(height)
-        check_noise(self.window, height, fov, self.count_for(fov), scale, self.unit)
+        check_noise(self.window, height, fov, scale, self.unit)
+        self.count_for(fov)
 
     def fov_for(self, height: int) -> float:
         return resolve_fov(self.fov, self.window, height)
@@ -177,15 +179,18 @@ def shared_fraction(reads: torch.Tensor) -> float:
 
 
 @functools.lru_cache(maxsize=256)
-def noise_sharing(window: int, height: int, fov: float, count: int) -> float:
-    return shared_fraction(view_reads(view_cameras(count), fov, window, height))
+def noise_sharing(window: int, height: int, fov: float) -> float:
+    """``shared_fraction`` of views looking in ``NOISE_PROBES`` directions
+    from the zenith to the nadir: the worst a view set of any count meets."""
+    return shared_fraction(view_reads(view_cameras(NOISE_PROBES), fov, window, height))
 
 
-def needed_height(window: int, fov: float, count: int) -> int:
+def needed_height(window: int, fov: float) -> int:
     """The lowest latent height (latent pixels, in steps of an eighth of the
-    window) at which the views share no more than ``MAX_SHARED``."""
-    height = window
-    while noise_sharing(window, height, fov, count) > MAX_SHARED and height < 16 * window:
+    window, from two windows) at which views share no more than
+    ``MAX_SHARED``."""
+    height = 2 * window
+    while noise_sharing(window, height, fov) > MAX_SHARED and height < 16 * window:
         height += max(window // 8, 1)
     return height
 
@@ -200,17 +205,20 @@ def resolve_fov(fov: float, window: int, height: int) -> float:
     return fov
 
 
-def check_noise(window: int, height: int, fov: float, count: int, scale: int = 8, unit: int = 1) -> None:
-    shared = noise_sharing(window, height, fov, count)
+def check_noise(window: int, height: int, fov: float, scale: int = 8, unit: int = 1) -> None:
+    # below two windows no field of view keeps the noise (the corners of a
+    # pinhole view span a third of its centre): refused before projecting
+    shared = 1.0 if height < 2 * window else noise_sharing(window, height, fov)
     if shared <= MAX_SHARED:
         return
-    rows = needed_height(window, fov, count)
+    rows = needed_height(window, fov) if height >= 2 * window else -(-window * 11 // 4 // unit) * unit
     smaller = max(height * window // rows // unit * unit, unit)
+    what = (f"{100 * shared:.0f} % of neighbouring view pixels would read the same latent pixel" if shared < 1
+            else "the 360 is less than two views high")
     raise ValueError(
         f"latent_image is {height * scale}x{2 * height * scale} px, too small for {window * scale} px sphere views of "
-        f"{fov:.0f} degrees: {100 * shared:.0f} % of neighbouring view pixels would read the same latent pixel, and "
-        f"the model would see smoother noise than its sigma. Make the 360 at least {rows * scale}x{2 * rows * scale} "
-        f"px, or set window_size to {smaller * scale} px or less")
+        f"{fov:.0f} degrees: {what}, and the model would see smoother noise than its sigma. Make the 360 at least "
+        f"{rows * scale}x{2 * rows * scale} px, or set window_size to {smaller * scale} px or less")
 
 
 def view_cameras(count: int, yaw_offset: float = 0.0) -> torch.Tensor:

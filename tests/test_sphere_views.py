@@ -97,7 +97,7 @@ def test_noise_read_into_views_is_native_noise_at_the_poles_and_the_equator():
 
 def test_the_latent_size_that_keeps_native_noise_is_required():
     assert shared_fraction(SpherePlan(WINDOW).views(HEIGHT, 2 * HEIGHT).read) <= MAX_SHARED
-    needed = needed_height(64, 90.0, views_to_cover(90.0, 0.25))
+    needed = needed_height(64, 90.0)
     assert 160 <= needed <= 200  # about 2.75 windows
     with pytest.raises(ValueError, match=r"too small for 512 px sphere views of 90 degrees.*Make the 360 at least "
                                          r"\d+x\d+ px, or set window_size to \d+ px or less"):

@@ -384,14 +384,6 @@ TOGETHER = {("PanoramaSeamlessDecode", "overlap"): {"tile_size": 64}}
 EXPENSIVE = {("TwinCropFusionSampler", "steps", "max"), ("TwinCropFusionSampler", "sampler_name", "'dpm_adaptive'")}
 # Cases that show a fault the pack still has: skipped, saying which, until it is fixed (then delete the entry).
 PENDING = {
-    ("PanoramaSphereWindows", "window_size", "max"): (
-        "pack fault: sphere views of 16384 px on a 384x768 px 360 take minutes and over 5 GB before they are "
-        "refused: the noise check projects 16 views of 2048x2048 latent pixels (float64) once per candidate "
-        "height; views larger than the latent should be refused before they are projected"),
-    ("PanoramaSphereWindows", "view_count", "max"): (
-        "pack fault: 400 views on the 384x768 px 360 that 16 views take are refused as a latent too small for "
-        "the views (the shared-noise fraction depends on the view count: 20 views also exceed 2 % there), "
-        "naming the size and window_size, not view_count"),
 }
 # A message about settings that came through a link names those settings.
 ALIASES = {"multiscale": ("levels", "omega", "multi-scale"), "windows": ("window", "stride", "cross"),
