@@ -7,17 +7,19 @@ this host's ComfyUI lacks (Flux.2 and Z-Image on 0.3.64) skips, saying so.
 Per family: KSampler (Panorama) on a 2:1 latent 48 latent pixels high
 with views 16 latent pixels across (8 tokens of a DiT with 2x2 patches,
 16 of Flux.2's 1x1 patches; SDXL's tiny U-Net, the costly one, gets views
-of 8 on a latent 24 high), which keeps the views' noise native (2.75 views
-high): the output is finite and of the latent's shape, and the model was
-called once per view of the plan per step, for cond and uncond, on
-view-sized inputs.  A latent below 2.75 views is refused with the size it
-needs, in the family's pixels.  For Flux also: alternating view sets of
-the user's count under MultiDiffusion, and the model patch under ComfyUI's
-own KSampler through the executor, which gives the latent KSampler
-(Panorama) gives.
+of 8 on a latent 28 high), which keeps the views' noise native (more than
+2.75 views high): the output is finite and of the latent's shape, and the
+model was called once per view of the plan per step, for cond and uncond,
+on view-sized inputs.  A latent two views high is refused with the size it
+needs, in the family's pixels, and a 360 of that size is taken.  For Flux
+also: alternating view sets of the user's count under MultiDiffusion, and
+the model patch under ComfyUI's own KSampler through the executor, which
+gives the latent KSampler (Panorama) gives.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import torch
@@ -30,11 +32,11 @@ pytestmark = pytest.mark.host
 # (kind, where its model comes from): "checkpoint" = tiny_models' checkpoint, "dit" = tiny_dits' file.
 FAMILIES = [("sdxl", "checkpoint"), ("flux_dev", "dit"), ("flux2_klein", "dit"), ("z_image", "dit"),
             ("qwen_image", "dit")]
-# Latent pixels across a view, and the 360's height in latent pixels: at least 2.75 views high (44 for
-# 16 px views at 90 degrees, 22 for 8 px ones).  SDXL's tiny U-Net is the costly one: half-size views.
+# Latent pixels across a view, and the 360's height in latent pixels: 3 to 3.5 views high, with room
+# above the least the noise check takes (about 2.75 views; for views this small a single shared pixel
+# pair moves it).  SDXL's tiny U-Net is the costly one: half-size views.
 VIEW_LATENT = {"sdxl": 8}
-HEIGHT_LATENT = {"sdxl": 24}
-NEEDED = {8: 22, 16: 44}  # the least height (latent pixels) for views of 8 / 16 latent pixels
+HEIGHT_LATENT = {"sdxl": 28}
 STEPS = 2
 CFG = 2.0
 
@@ -183,11 +185,19 @@ def test_the_model_patch_under_ksampler_is_the_panorama_sampler(comfy, dit_files
 
 
 def test_a_latent_too_small_for_the_views_says_what_size_they_need(family):
-    """In the family's own pixels: 2.75 views high."""
+    """Two views high: refused, in the family's own pixels, naming the size
+    that keeps the views' noise (about 2.75 views high) and window_size; a
+    360 of the size named is taken."""
+    from fusion import latent_plan
     kind, model, positive, negative = family
     px, view = pixels_per_latent(kind), view_latent(kind)
+    windows = sphere_windows(kind)
     small = harness.node("Panorama360Latent").execute(model, 2 * view * px, 1)[0]
-    needed = NEEDED[view] * px
-    with pytest.raises(ValueError, match=f"too small for {view * px} px sphere views of 90 degrees.*"
-                                         f"Make the 360 at least {needed}x{2 * needed} px"):
-        sample(model, positive, negative, small, sphere_windows(kind))
+    with pytest.raises(ValueError, match=f"too small for {view * px} px sphere views of 90 degrees") as refused:
+        sample(model, positive, negative, small, windows)
+    message = str(refused.value)
+    assert "window_size" in message, message
+    high, wide = map(int, re.search(r"Make the 360 at least (\d+)x(\d+) px", message).groups())
+    assert wide == 2 * high and high % px == 0 and 2 * view * px < high <= 3 * view * px, message
+    plan = latent_plan(windows, harness.pack_module("nodes.adapter").latent_grid(model))
+    plan.check(high // px, wide // px, px)  # the size named is taken

@@ -13,7 +13,7 @@ through ComfyUI's executor with its own checks (models shrunk as there):
 * panorama_360_sphere_sd15 / _sdxl: a whole 360 through sphere views
   (Panorama Windows (Sphere)); the template's own sizes pass the views'
   check on the real model's grid, and the graph runs with 64 px
-  views on a 360 2.75 views high.
+  views on a 224x448 px 360 (3.5 views high).
 * terrain_panorama: the trained terrain model (no VAE, no checkpoint file:
   weights from the installed PyPI package adaptive-terrain-diffusion, skipped
   where it is not installed), its sampler settings as the template has them.
@@ -199,15 +199,15 @@ def test_upscale_template(comfy, tiny_checkpoints):
 
 
 # stem: (tiny checkpoint, the real model's native window in latent pixels, the test's view and 360 height in px)
-SPHERE_TEMPLATES = {"panorama_360_sphere_sd15": ("sd15", 64, 64, 192),
-                    "panorama_360_sphere_sdxl": ("sdxl", 128, 64, 192)}
+SPHERE_TEMPLATES = {"panorama_360_sphere_sd15": ("sd15", 64, 64, 224),
+                    "panorama_360_sphere_sdxl": ("sdxl", 128, 64, 224)}
 
 
 @pytest.mark.parametrize("stem", list(SPHERE_TEMPLATES))
 def test_sphere_template(stem, comfy, tiny_checkpoints):
     """The template's plan and latent as the real model takes them (views
     that keep native noise, 16 of them), then the graph with small views on
-    a 360 2.75 views high: MultiDiffusion on sphere views, seamless decode,
+    a 360 3.5 views high: MultiDiffusion on sphere views, seamless decode,
     saved for the 360 viewer."""
     from fusion import LatentGrid, SphereSettings, latent_plan
     workflow = template(stem)
