@@ -37,6 +37,8 @@ DISPLAY_NAMES = {
     "PanoramaEquirectToCubeFaces": "360° Panorama to Cube Faces",
     "PanoramaCubeFacesToEquirect": "Cube Faces to 360° Panorama",
     "PanoramaEquirectToPerspective": "360° Panorama to Perspective View",
+    "PanoramaPhotoTo360": "Place Photo in 360° Panorama",
+    "PanoramaDirectionMask": "360° Direction Mask (sky / ground prompts)",
     "PanoramaTerrainModelLoader": "Load Terrain Model (adaptive-terrain-diffusion)",
     "PanoramaTerrainDifficulty": "Terrain Difficulty",
     "PanoramaTerrainRelief": "Terrain Relief (hillshade + tints)",
