@@ -90,6 +90,7 @@ class SpherePlan:
     rotation: str = "golden"
     cross_count: int = 2
     unit: int = 1  # latent pixels per model token
+    min_window: int = 8  # the smallest window the model takes, latent pixels
     wrap_x = True  # the latent's columns are a circle
     cross_stride = None
 
@@ -99,7 +100,7 @@ class SpherePlan:
         the message)."""
         check_equirect(height, width, self.window, scale)
         fov = self.fov_for(height)
-        check_noise(self.window, height, fov, scale, self.unit)
+        check_noise(self.window, height, fov, scale, self.unit, self.min_window)
         self.count_for(fov)
 
     def fov_for(self, height: int) -> float:
@@ -157,7 +158,7 @@ def sphere_plan(settings: SphereSettings, grid: LatentGrid) -> SpherePlan:
         raise ValueError(f"window_size {settings.window} px is too small: use at least "
                          f"{grid.min_window * grid.scale} px (0 = the model's native size)")
     return SpherePlan(window, settings.fov, settings.overlap, settings.view_count, settings.rotation,
-                      settings.cross_count, grid.patch)
+                      settings.cross_count, grid.patch, grid.min_window)
 
 
 def check_equirect(height: int, width: int, window: int, scale: int = 8) -> None:
@@ -205,20 +206,22 @@ def resolve_fov(fov: float, window: int, height: int) -> float:
     return fov
 
 
-def check_noise(window: int, height: int, fov: float, scale: int = 8, unit: int = 1) -> None:
+def check_noise(window: int, height: int, fov: float, scale: int = 8, unit: int = 1, min_window: int = 8) -> None:
     # below two windows no field of view keeps the noise (the corners of a
     # pinhole view span a third of its centre): refused before projecting
     shared = 1.0 if height < 2 * window else noise_sharing(window, height, fov)
     if shared <= MAX_SHARED:
         return
-    rows = needed_height(window, fov) if height >= 2 * window else -(-window * 11 // 4 // unit) * unit
-    smaller = max(height * window // rows // unit * unit, unit)
-    what = (f"{100 * shared:.0f} % of neighbouring view pixels would read the same latent pixel" if shared < 1
+    # searched where projecting is cheap, else the ratio searched for 512 and 1024 px views
+    rows = needed_height(window, fov) if window <= 256 else -(-window * 11 // 4 // unit) * unit
+    smaller = height * window // rows // unit * unit
+    what = (f"{100 * shared:.1f} % of neighbouring view pixels would read the same latent pixel" if shared < 1
             else "the 360 is less than two views high")
+    instead = f", or set window_size to {smaller * scale} px or less" if smaller >= min_window else ""
     raise ValueError(
         f"latent_image is {height * scale}x{2 * height * scale} px, too small for {window * scale} px sphere views of "
         f"{fov:.0f} degrees: {what}, and the model would see smoother noise than its sigma. Make the 360 at least "
-        f"{rows * scale}x{2 * rows * scale} px, or set window_size to {smaller * scale} px or less")
+        f"{rows * scale}x{2 * rows * scale} px{instead}")
 
 
 def view_cameras(count: int, yaw_offset: float = 0.0) -> torch.Tensor:

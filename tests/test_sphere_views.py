@@ -225,3 +225,18 @@ def test_a_turned_view_set_is_the_unturned_one_with_its_columns_moved(step):
     # nearest-pixel reads agree but for ties that float rounding decides (a few pixels of the zenith view)
     assert (fast.read != projected.read).float().mean() < 0.01
     torch.testing.assert_close(fast.cameras, projected.cameras)
+
+
+@pytest.mark.parametrize("window,height", [(16, 20), (16, 40), (64, 100)])
+def test_the_size_a_refusal_names_is_accepted(window, height):
+    """The 360 size a refusal asks for passes the check, under two views high
+    too; a window_size it suggests is one the model takes."""
+    import re
+    with pytest.raises(ValueError) as refused:
+        SpherePlan(window).check(height, 2 * height)
+    rows = int(re.search(r"at least (\d+)x\d+ px", str(refused.value)).group(1)) // 8
+    SpherePlan(window).check(rows, 2 * rows)
+    suggested = re.search(r"window_size to (\d+) px", str(refused.value))
+    if suggested:
+        assert int(suggested.group(1)) >= 64
+        SpherePlan(int(suggested.group(1)) // 8).check(height, 2 * height)
