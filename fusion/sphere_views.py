@@ -78,6 +78,9 @@ class SphereSettings:
     rotation: str = "golden"
     cross_count: int = 2
 
+    def latent_plan(self, grid: LatentGrid) -> "SpherePlan":
+        return sphere_plan(self, grid)
+
 
 @dataclass(frozen=True)
 class SpherePlan:

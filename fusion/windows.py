@@ -127,9 +127,8 @@ def on_grid(settings: WindowSettings, grid: LatentGrid) -> WindowPlan:
 def latent_plan(settings, grid: LatentGrid):
     """The node's window settings on the model's latent grid: crops
     (:class:`WindowSettings`) or sphere views (``SphereSettings``)."""
-    if not isinstance(settings, WindowSettings):
-        from .sphere_views import sphere_plan  # sphere views build on this module
-        return sphere_plan(settings, grid)
+    if hasattr(settings, "latent_plan"):  # windows of another kind (sphere views) plan themselves
+        return settings.latent_plan(grid)
     return resolve_plan(on_grid(settings, grid), grid)
 
 
@@ -243,7 +242,7 @@ def effective_shift(plan: WindowPlan, width: int) -> WindowPlan:
 def placement(plan: WindowPlan, height: int, width: int, step: int) -> tuple:
     """What sets the windows of ``step``: (Cross Sampling group, row offset,
     column offset)."""
-    if not isinstance(plan, WindowPlan):
+    if hasattr(plan, "placement"):
         return plan.placement(height, width, step)
     plan = effective_shift(plan, width)
     group = step % plan.cross_count
@@ -348,7 +347,7 @@ class CropViews(Views):
 
 def plan_views(plan: WindowPlan, height: int, width: int, step: int = 0,
                device: torch.device | str = "cpu") -> Views:
-    if not isinstance(plan, WindowPlan):
+    if hasattr(plan, "views"):
         return plan.views(height, width, step, device)  # windows of another kind (sphere views)
     return crop_views(plan, height, width, step, device)
 

@@ -125,7 +125,7 @@ class CrossSamplingScheduler(io.ComfyNode):
                 io.Boolean.Input("wrap_around", default=False, tooltip=(
                     "360-degree panorama: windows run over the right edge into the left, so both ends join "
                     "without a seam.")),
-                io.Combo.Input("blend", options=list(BLENDS), default="mean", tooltip=(
+                io.Combo.Input("blend", options=list(BLENDS), default="mean", optional=True, tooltip=(
                     "How overlapping windows are merged. mean: the plain average (MultiDiffusion). feathered: each "
                     "window fades out over its overlap with the next, so that no window edge leaves a step; "
                     "helps most at few steps (LCM, Turbo, Lightning).")),
@@ -174,7 +174,7 @@ class PanoramaShiftedWindows(io.ComfyNode):
                 io.Boolean.Input("wrap_around", default=False, tooltip=(
                     "360-degree panorama: windows run over the right edge into the left and move around the "
                     "circle, so both ends join without a seam, at any width.")),
-                io.Combo.Input("blend", options=list(BLENDS), default="mean", tooltip=(
+                io.Combo.Input("blend", options=list(BLENDS), default="mean", optional=True, tooltip=(
                     "How overlapping windows are merged. mean: the plain average (MultiDiffusion). feathered: each "
                     "window fades out over its overlap with the next, so that no window edge leaves a step; "
                     "helps most at few steps (LCM, Turbo, Lightning).")),
@@ -294,10 +294,10 @@ class MultiScaleGuidance(io.ComfyNode):
                     "(paper). constant: omega at every step.")),
                 io.Combo.Input("downsample", options=list(DOWNSAMPLE_MODES), default="bilinear",
                                tooltip="The down-sampling ds between levels (paper: bilinear)."),
-                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.01, tooltip=(
+                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.01, optional=True, tooltip=(
                     "Where the guidance starts, as a fraction of the denoising (ComfyUI's percent, as ControlNet's "
                     "start_percent). 0 = from the first step.")),
-                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01, tooltip=(
+                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.01, optional=True, tooltip=(
                     "Where it ends. The layout forms in the first steps, so ending early keeps it and saves the "
                     "low-resolution and gradient passes of the later steps, which are plain MultiDiffusion then. "
                     "1 = to the last step (as before).")),

@@ -434,6 +434,19 @@ def msd_gradient_errors(model_fn, x, target, sigma, views, ids, grad_context, ge
     return errors
 
 
+class WindowCounter:
+    """DIFFUSION_MODEL wrapper: how many windows (batch items of the model's
+    input) and of which sizes the model was given."""
+
+    def __init__(self):
+        self.items, self.shapes = 0, set()
+
+    def __call__(self, executor, x, *args, **kwargs):
+        self.items += x.shape[0]
+        self.shapes.add(tuple(x.shape[-2:]))
+        return executor(x, *args, **kwargs)
+
+
 def add_checkpoint_folder(path, folder: str = "checkpoints") -> None:
     """Put ``path`` first among ComfyUI's ``folder`` folders (checkpoints,
     diffusion_models, vae...)."""

@@ -32,19 +32,6 @@ def cross_plan(window=128, stride=32, c=1, wrap=False):
     return harness.node("CrossSamplingScheduler").execute(window, stride, c, 0, wrap)[0]
 
 
-class WindowCounter:
-    """DIFFUSION_MODEL wrapper: how many windows (batch items of the
-    model's input) and of which size the model was given."""
-
-    def __init__(self):
-        self.items, self.shapes = 0, set()
-
-    def __call__(self, executor, x, *args, **kwargs):
-        self.items += x.shape[0]
-        self.shapes.add(tuple(x.shape[-2:]))
-        return executor(x, *args, **kwargs)
-
-
 def sample(model, positive, negative, latent, windows, steps=3, counter=None, seed=3):
     import comfy.patcher_extension
     if counter is not None:
@@ -66,7 +53,7 @@ def test_shifted_windows_cost_what_the_plan_says(comfy, sd15):
     latent = torch.zeros(1, 4, 16, 64)
     counts = {}
     for name, windows in (("shifted", shifted_plan()), ("md", cross_plan())):
-        counter = WindowCounter()
+        counter = harness.WindowCounter()
         out = sample(model, positive, negative, latent, windows, steps=4, counter=counter)
         assert torch.isfinite(out).all() and out.std() > 0
         assert counter.shapes == {(16, 16)}
@@ -104,7 +91,7 @@ def test_a_360_in_one_window_is_turned_from_the_second_step(make_plan, comfy, sd
             return nodes.common_ksampler(model, 3, steps, 4.0, "euler", "normal", positive, negative,
                                          {"samples": latent})[0]["samples"]
 
-    counter = WindowCounter()
+    counter = harness.WindowCounter()
     one_step = sample(model, positive, negative, latent, make_plan(), steps=1)
     three = sample(model, positive, negative, latent, make_plan(), steps=3, counter=counter)
     torch.testing.assert_close(one_step, plain(1), rtol=0, atol=0)

@@ -52,17 +52,6 @@ def step_views(model, windows, steps=STEPS) -> list:
     return [plan.views(H, W, step) for step in range(steps)]
 
 
-class ItemCounter:
-    """DIFFUSION_MODEL wrapper: batch items the model was given."""
-
-    def __init__(self):
-        self.items = 0
-
-    def __call__(self, executor, x, *args, **kwargs):
-        self.items += x.shape[0]
-        return executor(x, *args, **kwargs)
-
-
 def sample(model, positive, negative, windows, counter=None, mode="multidiffusion"):
     import comfy.patcher_extension
     if counter is not None:
@@ -139,7 +128,7 @@ def test_a_region_prompt_reaches_only_the_views_it_falls_in(kind, sd15):
         tower = nodes.CLIPTextEncode().encode(clip, "a lighthouse")[0]
     combined = positive + region(kind, tower)
     windows = sphere_windows()
-    counter = ItemCounter()
+    counter = harness.WindowCounter()
     out = sample(model, combined, negative, windows, counter)
     assert torch.isfinite(out).all() and out.shape == (1, 4, H, W)
     where = torch.zeros(1, 1, H, W)
@@ -163,6 +152,6 @@ def test_a_region_the_views_never_see_costs_nothing(sd15):
     with torch.inference_mode():
         empty = harness.node("ConditioningSetMask").append(positive, torch.zeros(1, H, W), "default", 1.0)[0]
     windows = sphere_windows()
-    counter = ItemCounter()
+    counter = harness.WindowCounter()
     sample(model, positive + empty, negative, windows, counter)
     assert counter.items == 2 * sum(len(views) for views in step_views(model, windows))

@@ -29,19 +29,6 @@ def sphere_plan(window=128, fov=0.0, overlap=0.25, count=0, rotation="golden", c
     return harness.node("PanoramaSphereWindows").execute(window, fov, overlap, count, rotation, c)[0]
 
 
-class WindowCounter:
-    """DIFFUSION_MODEL wrapper: how many views (batch items) of which size
-    the model was given."""
-
-    def __init__(self):
-        self.items, self.shapes = 0, set()
-
-    def __call__(self, executor, x, *args, **kwargs):
-        self.items += x.shape[0]
-        self.shapes.add(tuple(x.shape[-2:]))
-        return executor(x, *args, **kwargs)
-
-
 def sample(model, positive, negative, latent, windows, steps=2, counter=None, mode="multidiffusion",
            multiscale=None, seed=3):
     import comfy.patcher_extension
@@ -59,7 +46,7 @@ def test_sphere_views_cost_what_the_plan_says(mode, comfy, sd15):
     from fusion import latent_plan
     model, positive, negative = sd15
     latent = torch.zeros(1, 4, 48, 96)
-    counter = WindowCounter()
+    counter = harness.WindowCounter()
     out = sample(model, positive, negative, latent, sphere_plan(), steps=2, counter=counter, mode=mode)
     assert out.shape == latent.shape and torch.isfinite(out).all() and out.std() > 0
     plan = latent_plan(sphere_plan(), harness.pack_module("nodes.adapter").latent_grid(model))

@@ -53,11 +53,12 @@ def test_v3_node_declares_what_the_v1_node_did(node_id, comfy):
     assert hasattr(cls, "define_schema"), f"{node_id} is not a V3 node"
     saved, now = SAVED[node_id], declared(cls)
     for section in ("required", "optional"):
-        # inputs added since keep the old ones first, in their order, so that saved widget values still fit
+        # inputs added since come after the old ones, optional, so that saved widget values still fit and
+        # API-format prompts without them still run
         assert [i[:2] for i in now[section]][:len(saved[section])] == [i[:2] for i in saved[section]], \
             f"{node_id} {section} inputs"
-        for name, _, opts in now[section][len(saved[section]):]:
-            assert section == "optional" or "default" in opts, f"{node_id}.{name}: added without a default"
+        assert section == "optional" or len(now[section]) == len(saved[section]), \
+            f"{node_id}: {[i[0] for i in now[section][len(saved[section]):]]} added as required inputs"
         for (name, _, opts), (_, _, old) in zip(now[section], saved[section]):
             for key, value in old.items():
                 assert opts.get(key) == renamed(value), f"{node_id}.{name}: {key} was {value!r}, is {opts.get(key)!r}"
