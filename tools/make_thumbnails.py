@@ -76,6 +76,9 @@ def latent_size(workflow: dict, native: int) -> tuple[int, int]:
     if widgets(workflow, "Panorama360Latent") is not None:
         height = widgets(workflow, "Panorama360Latent")[0] or native
         return 2 * height, height
+    placed = widgets(workflow, "PanoramaPhotoTo360")
+    if placed is not None:  # fov, yaw, pitch, width, fill: a 2:1 360 width px wide
+        return placed[3], placed[3] // 2
     pad = widgets(workflow, "ImagePadForOutpaint")
     if pad is not None:  # the photo (as Upscale Image sizes it) in its canvas
         _, width, height, _ = widgets(workflow, "ImageScale")
@@ -224,6 +227,8 @@ DESCRIPTIONS = {
         "DiT360 LoRA, one 2048x1024 window over the whole panorama", "wrap-around moves the seam every step"]),
     "photo_extension_sd15": ("Extend a photo into a panorama · SD1.5", [
         "the photo in a 512x2048 canvas, only the new area sampled", "the photo's own pixels pasted back"]),
+    "photo_to_360_sphere_sd15": ("Photo to 360 through sphere views · SD1.5", [
+        "the photo placed on the sphere and kept", "16 views generated around it, 2816x1408"]),
     "upscale_panorama_sd15": ("Upscale a panorama · SD1.5", ["2x lanczos, then denoise 0.4 in 512 px windows",
                                                             "tiled VAE encode and decode"]),
     "panorama_360_sphere_sd15": ("360° through sphere views · SD1.5", [
@@ -276,6 +281,16 @@ def thumbnail(path: Path) -> Image.Image:
         # The photo: kept as it is; the rest of the canvas is generated around it.
         x0, y0 = left + pad[0] * scale, top + pad[1] * scale
         x1, y1 = left + (width - pad[2]) * scale, top + (height - pad[3]) * scale
+        draw.rectangle([x0, y0, x1, y1], outline=(255, 255, 255), width=4)
+        draw.text((x0 + 8, y0 + 6), "your photo", fill=(255, 255, 255), font=fonts()[1])
+    placed = widgets(workflow, "PanoramaPhotoTo360")
+    if placed is not None:
+        # The photo on the sphere (about its place for a 4:3 photo at fov, yaw, pitch): kept; the rest generated.
+        fov, yaw, pitch = placed[:3]
+        vfov = 2 * np.degrees(np.arctan(np.tan(np.radians(fov / 2)) * 0.75))
+        cx, cy = left + (0.5 + yaw / 360) * w, top + (0.5 - pitch / 180) * h
+        x0, x1 = cx - fov / 360 * w / 2, cx + fov / 360 * w / 2
+        y0, y1 = cy - vfov / 180 * h / 2, cy + vfov / 180 * h / 2
         draw.rectangle([x0, y0, x1, y1], outline=(255, 255, 255), width=4)
         draw.text((x0 + 8, y0 + 6), "your photo", fill=(255, 255, 255), font=fonts()[1])
     if plan is not None and plan.wrap_x and len(plan_views(plan, height // px, width // px).lefts) == 1:

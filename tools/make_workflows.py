@@ -496,6 +496,53 @@ def photo_extension_graph():
     return g
 
 
+def photo_to_360_graph():
+    """A photo placed on the sphere (Place Photo in 360° Panorama); only the
+    rest of the 2:1 latent is sampled (Set Latent Noise Mask), through sphere
+    views, then decoded seamlessly and saved as a 360."""
+    g = Graph()
+    ckpt = checkpoint(g, SD15)
+    positive, negative = prompts(g, ckpt, "a photo of a harbour town at dusk, boats, old houses along the quay, "
+                                          "hills, evening sky, highly detailed")
+    photo = g.node("LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")],
+                   widgets=["photo_to_360.png", "image"], pos=(0, 340), size=(320, 360), title="Your photo")
+    # fov, yaw, pitch, width, fill
+    place = g.node("PanoramaPhotoTo360", inputs=[("image", "IMAGE")], outputs=[("image", "IMAGE"), ("mask", "MASK")],
+                   widgets=[70.0, 0.0, 0.0, 2816, "grey"], pos=(360, 420), size=(400, 200))
+    encode = g.node("VAEEncode", inputs=[("pixels", "IMAGE"), ("vae", "VAE")], outputs=[("LATENT", "LATENT")],
+                    pos=(800, 400), size=(320, 50))
+    noise_mask = g.node("SetLatentNoiseMask", inputs=[("samples", "LATENT"), ("mask", "MASK")],
+                        outputs=[("LATENT", "LATENT")], pos=(800, 500), size=(320, 50),
+                        title="Generate around the photo only")
+    # window_size, fov, overlap, view_count, rotation, cross_count (the node's defaults)
+    plan = g.node("PanoramaSphereWindows", outputs=[("windows", "PANORAMA_WINDOWS")],
+                  widgets=[0, 0.0, 0.25, 0, "golden", 2], pos=(800, 600), size=(360, 200))
+    sampler = g.node("TwinCropFusionSampler", inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
+                                                      ("negative", "CONDITIONING"), ("latent_image", "LATENT"),
+                                                      ("windows", "PANORAMA_WINDOWS")],
+                     outputs=[("LATENT", "LATENT")], widgets=twin_sampler(mode="multidiffusion"), pos=(1200, 0),
+                     size=(340, 440))
+    g.connect(photo, 0, place, "image")
+    g.connect(place, 0, encode, "pixels")
+    g.connect(ckpt, 2, encode, "vae")
+    g.connect(encode, 0, noise_mask, "samples")
+    g.connect(place, 1, noise_mask, "mask")
+    for node, name in ((ckpt, "model"), (positive, "positive"), (negative, "negative"), (noise_mask, "latent_image"),
+                       (plan, "windows")):
+        g.connect(node, 0, sampler, name)
+    decode_and_save(g, (sampler, 0), (ckpt, 2), 1580, equirect=True)
+    g.note("## Photo to 360 through sphere views (SD1.5, 2816x1408)\n\nLoad your photo; Place Photo in 360° "
+           "Panorama puts it on the sphere where a camera at `yaw` / `pitch` with the photo's `fov` (70 degrees "
+           "here: set your photo's) would have taken it, and gives the mask of the rest. VAE Encode encodes the "
+           "2:1 picture, Set Latent Noise Mask lets the sampler generate only the rest: the photo's area is kept, "
+           "and every view around it (Panorama Windows (Sphere), MultiDiffusion) is generated to meet it. VAE "
+           "Decode (360 seamless) and Save 360 Panorama give the 360.\n\nSD1.5's 512 px views need a 2816x1408 "
+           "360 (width 2816): the latent must be about 2.75 views high. `fill` sets what the picture shows "
+           "outside the photo before encoding (grey, black, or the photo's edges smeared outward). Describe the "
+           "whole scene as a photo: every view gets the prompt.", pos=(0, 760))
+    return g
+
+
 def upscale_graph():
     """A panorama upscaled in pixels, then sampled again at denoise 0.4 with
     windows of the model's size for detail; tiled VAE encode / decode."""
@@ -659,6 +706,7 @@ def main():
     sd35_graph().save("sd35_panorama.json")
     lora_360_graph().save("panorama_360_lora_flux.json")
     photo_extension_graph().save("photo_extension_sd15.json")
+    photo_to_360_graph().save("photo_to_360_sphere_sd15.json")
     upscale_graph().save("upscale_panorama_sd15.json")
     terrain_graph().save("terrain_panorama.json")
 

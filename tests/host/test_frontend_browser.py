@@ -127,8 +127,9 @@ def frontend(request):
     Image.fromarray(equirect_test_image()).save(server.input_dir / "equirect_test.png")
     # The image the ControlNet template loads (a user brings their own).
     Image.fromarray(equirect_test_image(2048, 512)).save(server.input_dir / "panorama_reference.png")
-    # And the photo and the panorama the photo-extension and upscale templates load.
+    # And the photos and the panorama the photo-extension, photo-to-360 and upscale templates load.
     Image.fromarray(equirect_test_image(512, 512)).save(server.input_dir / "photo_to_extend.png")
+    Image.fromarray(equirect_test_image(512, 384)).save(server.input_dir / "photo_to_360.png")
     Image.fromarray(equirect_test_image(2048, 512)).save(server.input_dir / "panorama_to_upscale.png")
     page = None
     try:

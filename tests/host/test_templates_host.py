@@ -14,6 +14,9 @@ through ComfyUI's executor with its own checks (models shrunk as there):
   (Panorama Windows (Sphere)); the template's own sizes pass the views'
   check on the real model's grid, and the graph runs with 64 px
   views on a 224x448 px 360 (3.5 views high).
+* photo_to_360_sphere_sd15: a photo placed on the sphere (Place Photo in
+  360° Panorama), only the rest sampled through sphere views (Set Latent
+  Noise Mask): the photo's area of the latent is kept, the rest generated.
 * terrain_panorama: the trained terrain model (no VAE, no checkpoint file:
   weights from the installed PyPI package adaptive-terrain-diffusion, skipped
   where it is not installed), its sampler settings as the template has them.
@@ -35,7 +38,7 @@ pytestmark = pytest.mark.host
 TEMPLATES = harness.REPO_ROOT / "example_workflows"
 # test_panorama_host.test_example_workflow_executes leaves these to this file.
 TESTED_HERE = ("panorama_360_lora_flux", "photo_extension_sd15", "upscale_panorama_sd15", "terrain_panorama",
-               "panorama_360_sphere_sd15", "panorama_360_sphere_sdxl")
+               "panorama_360_sphere_sd15", "panorama_360_sphere_sdxl", "photo_to_360_sphere_sd15")
 SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
 # The tiny Flux's layers the test LoRA changes (its weights, as ComfyUI names them without "diffusion_model.").
 LORA_LAYERS = ("double_blocks.0.img_attn.qkv", "double_blocks.0.txt_mlp.0", "single_blocks.0.linear1",
@@ -233,6 +236,57 @@ def test_sphere_template(stem, comfy, tiny_checkpoints):
     assert latent.shape == (1, 4, height_px // 8, height_px // 4) and torch.isfinite(latent).all() and latent.std() > 0
     image = result.output(decode)
     assert image.shape == (1, height_px, 2 * height_px, 3) and torch.isfinite(image).all()
+    assert result.ui[save]["images"][0]["filename"].endswith(".png")
+    assert result.events_named("progress"), "the sampler reported no progress"
+
+
+def test_photo_to_360_template_keeps_the_photo(comfy, tiny_checkpoints):
+    """The template's settings (fov 70, width 2816 for 512 px views, sphere
+    views at their defaults, MultiDiffusion), then the graph with 64 px views
+    on a 224x448 px 360: the photo's area of the latent stays the encoded
+    photo (ComfyUI's noise mask on the whole 2:1 latent), the rest is
+    generated, decoded seamlessly and saved for the 360 viewer."""
+    from fusion import LatentGrid, SphereSettings, latent_plan
+    workflow = template("photo_to_360_sphere_sd15")
+    fov, yaw, pitch, width, fill = widgets(workflow, "PanoramaPhotoTo360")
+    assert (fov, yaw, pitch, width, fill) == (70.0, 0.0, 0.0, 2816, "grey")
+    assert widgets(workflow, "LoadImage")[0] == "photo_to_360.png"
+    sphere = widgets(workflow, "PanoramaSphereWindows")
+    assert sphere == [0, 0.0, 0.25, 0, "golden", 2]  # the node's defaults
+    assert widgets(workflow, "TwinCropFusionSampler")[7] == "multidiffusion"
+    plan = latent_plan(SphereSettings(*sphere), LatentGrid(8, 1, 64))
+    plan.check(width // 16, width // 8)  # the template's 360 takes SD1.5's 512 px views
+    assert plan.window * 8 == 512
+    name = save_input("photo_to_360.png", smooth_picture(96, 128, seed=3))
+    height_px = 224
+    prompt, ids = to_prompt(workflow, {
+        "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints["sd15"]},
+        "LoadImage": {"image": name},
+        "PanoramaPhotoTo360": {"width": 2 * height_px},
+        "PanoramaSphereWindows": {"window_size": 64},
+        "TwinCropFusionSampler": {"steps": 2},
+    })
+    place, encode = ids["PanoramaPhotoTo360"], ids["VAEEncode"]
+    sampler, decode, save = ids["TwinCropFusionSampler"], ids["PanoramaSeamlessDecode"], ids["SavePanorama360"]
+    assert prompt[ids["SetLatentNoiseMask"]]["inputs"]["mask"] == [place, 1]
+    assert prompt[encode]["inputs"]["pixels"] == [place, 0]
+    assert prompt[sampler]["inputs"]["windows"] == [ids["PanoramaSphereWindows"], 0]
+    result = harness.run_prompt(prompt, outputs=[place, encode, sampler, decode, save])
+    assert result.success, result.errors
+    image, mask = result.output(place, 0), result.output(place, 1)
+    assert image.shape == (1, height_px, 2 * height_px, 3) and mask.shape == (1, height_px, 2 * height_px)
+    assert 0.02 < float((mask == 0).float().mean()) < 0.2  # a 70 degree photo covers a few % of the sphere
+    encoded = result.output(encode)["samples"]
+    out = result.output(sampler)["samples"]
+    assert out.shape == encoded.shape == (1, 4, height_px // 8, height_px // 4) and torch.isfinite(out).all()
+    keep = torch.nn.functional.interpolate(mask[:, None], size=out.shape[-2:], mode="bilinear") < 1e-6
+    keep = keep.expand_as(out)
+    assert keep.any()
+    # the photo's latent stays (ComfyUI's last step rounds; it does not paste the latent back)
+    assert (out[keep] - encoded[keep]).abs().max() < 1e-4
+    assert (out[~keep] - encoded[~keep]).abs().mean() > 0.05  # the rest was generated
+    picture = result.output(decode)
+    assert picture.shape == (1, height_px, 2 * height_px, 3) and torch.isfinite(picture).all()
     assert result.ui[save]["images"][0]["filename"].endswith(".png")
     assert result.events_named("progress"), "the sampler reported no progress"
 
