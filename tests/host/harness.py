@@ -660,6 +660,11 @@ def _map_widget_values(node: dict, class_def, strict: bool) -> Dict[str, Any]:
     for layout in layouts:
         if len(layout) == len(values):
             return {name: value for (name, role, _), value in zip(layout, values) if role == "value"}
+    # saved before the node gained inputs after its last widget: the frontend
+    # gives those their defaults
+    added = current[len(values):]
+    if 0 < len(added) < len(current) and all(role == "value" and default is not None for _, role, default in added):
+        return {**defaults, **{name: value for (name, role, _), value in zip(current, values) if role == "value"}}
     if strict:
         raise WorkflowConversionError(
             f"{_describe(node)}: {len(values)} widgets_values {values!r} do not fit the widgets of "
