@@ -575,10 +575,14 @@ def test_template_browser_lists_the_templates_and_opens_one(frontend):
                     for by in range(5) for bx in range(8)]
         difference = numpy.abs(numpy.array(seen[path.stem]["blocks"]) - numpy.concatenate(expected)).max()
         assert difference < 4, f"{path.stem}: its card shows another picture (blocks differ by {difference:.1f})"
+    # The screenshot: the top of the list, once each card in view shows its thumbnail.
     page.evaluate(f"(() => {{ {BROWSER_JS} const list = scroller(); if (list) list.scrollTop = 0; return true }})()")
-    page.wait_for(f"(() => {{ {BROWSER_JS} return titles.filter(t => t.getClientRects().length).length > 0 && "
-                  f"Array.from(dialog.querySelectorAll('img')).filter(i => i.getClientRects().length)"
-                  f".every(i => i.complete) }})()", 20, "the thumbnails in view")
+    page.wait_for(f"""(() => {{ {BROWSER_JS}
+      const view = scroller()?.getBoundingClientRect();
+      const shown = view && titles.filter(t => {{ const r = t.getBoundingClientRect();
+        return r.height && r.bottom > view.top && r.top < view.bottom; }});
+      return !!shown?.length && shown.every(t => thumbnail(t.textContent.trim())) }})()""", 30,
+                  "the cards in view with their thumbnails")
     SCREENSHOTS.mkdir(exist_ok=True)
     (SCREENSHOTS / f"template-browser-{screenshot_name(server)}.png").write_bytes(page.screenshot())
 
