@@ -222,8 +222,8 @@ def check_noise(window: int, height: int, fov: float, scale: int = 8, unit: int 
             else "the 360 is less than two views high")
     instead = f", or set window_size to {smaller * scale} px or less" if smaller >= min_window else ""
     raise ValueError(
-        f"latent_image is {height * scale}x{2 * height * scale} px, too small for {window * scale} px sphere views of "
-        f"{fov:.0f} degrees: {what}, and the model would see smoother noise than its sigma. Make the 360 at least "
+        f"latent_image is {height * scale}x{2 * height * scale} px, too small for sphere views of {window * scale} px "
+        f"(window_size) and {fov:.0f} degrees: {what}, and the model would see smoother noise than its sigma. Make the 360 at least "
         f"{rows * scale}x{2 * rows * scale} px{instead}")
 
 

@@ -99,7 +99,7 @@ def test_the_latent_size_that_keeps_native_noise_is_required():
     assert shared_fraction(SpherePlan(WINDOW).views(HEIGHT, 2 * HEIGHT).read) <= MAX_SHARED
     needed = needed_height(64, 90.0)
     assert 160 <= needed <= 200  # about 2.75 windows
-    with pytest.raises(ValueError, match=r"too small for 512 px sphere views of 90 degrees.*Make the 360 at least "
+    with pytest.raises(ValueError, match=r"too small for sphere views of 512 px \(window_size\) and 90 degrees.*Make the 360 at least "
                                          r"\d+x\d+ px, or set window_size to \d+ px or less"):
         SpherePlan(64).check(128, 256)
 

@@ -660,10 +660,11 @@ def _map_widget_values(node: dict, class_def, strict: bool) -> Dict[str, Any]:
     for layout in layouts:
         if len(layout) == len(values):
             return {name: value for (name, role, _), value in zip(layout, values) if role == "value"}
-    # saved before the node gained inputs after its last widget: the frontend
-    # gives those their defaults
+    # saved before the node gained optional inputs after its last widget:
+    # the frontend gives those their defaults
     added = current[len(values):]
-    if 0 < len(added) < len(current) and all(role == "value" and default is not None for _, role, default in added):
+    optional = set(class_def.INPUT_TYPES().get("optional", {}))
+    if 0 < len(added) < len(current) and all(role == "value" and name in optional for name, role, _ in added):
         return {**defaults, **{name: value for (name, role, _), value in zip(current, values) if role == "value"}}
     if strict:
         raise WorkflowConversionError(

@@ -53,7 +53,7 @@ def test_reference_latents_reach_every_window_unchanged(kind, windows, comfy, di
     negative = tiny_dits.conditioning(kind, "")
     if windows == "sphere":
         plan = harness.node("PanoramaSphereWindows").execute(window, 0.0, 0.25, 0, "golden", 2)[0]
-        rows = -(-11 * window // 4 // token_px) * token_px  # 2.75 windows high, whole tokens
+        rows = -(-7 * window // 2 // token_px) * token_px  # 3.5 views high (room above the least), whole tokens
         latent = torch.zeros(1, channels, *frames, rows // scale, 2 * rows // scale)
     else:
         plan = harness.node("CrossSamplingScheduler").execute(window, window // 2, 1, 0, False)[0]

@@ -181,7 +181,7 @@ def test_a_latent_too_small_for_the_views_says_what_size_they_need(family):
     px, view = pixels_per_latent(kind), view_latent(kind)
     windows = sphere_windows(kind)
     small = harness.node("Panorama360Latent").execute(model, 2 * view * px, 1)[0]
-    with pytest.raises(ValueError, match=f"too small for {view * px} px sphere views of 90 degrees") as refused:
+    with pytest.raises(ValueError, match=rf"too small for sphere views of {view * px} px \(window_size\) and 90 degrees") as refused:
         sample(model, positive, negative, small, windows)
     message = str(refused.value)
     high, wide = map(int, re.search(r"Make the 360 at least (\d+)x(\d+) px", message).groups())

@@ -78,7 +78,7 @@ def test_the_sphere_node_through_the_executor(comfy, tiny_checkpoints):
 
 @pytest.mark.parametrize("size,plan,message", [
     ((48, 128), {}, "sphere views sample a whole 360 degree sphere"),
-    ((32, 64), {}, "too small for 128 px sphere views of 90 degrees"),
+    ((32, 64), {}, r"too small for sphere views of 128 px \(window_size\) and 90 degrees"),
     ((48, 96), {"count": 4}, "of the sphere uncovered, around yaw"),
 ], ids=["not-2to1", "too-coarse", "too-few-views"])
 def test_bad_latents_are_refused_by_name(size, plan, message, comfy, sd15):
