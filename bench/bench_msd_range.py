@@ -231,7 +231,8 @@ def table(configs, rows, steps_total) -> tuple[str, dict]:
     md = {r["seed"]: r for r in rows[none[0]]} if none else {}
     msd = {r["seed"]: r for r in rows[full[0]]} if full else {}
     head = ["end_percent", "guided steps", "layout", "layout / MSD's (paired)", "LPIPS alex (adjacent)",
-            "worst step x", "worst step y", "window evals", "seconds", "time / MD (paired)", "CPU seconds", "CPU time / MD (paired)",
+            "worst step x", "worst step y", "window evals", "seconds", "time / MD (paired)", "CPU seconds",
+            "CPU time / MD (paired)",
             "time / model calls"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     verdict = {}
@@ -274,10 +275,13 @@ def report(args, result) -> str:
         for key, v in verdict.items():
             if v["layout_over_msd"] is None or v["time_over_md"] is None or not v["guided_steps"]:
                 continue
-            ok = abs(v["layout_over_msd"] - 1) <= 0.05 and v["cpu_over_md"] <= 1.6
+            # the layout score is a distance to the half-resolution layout: lower is closer, so "within 5 % of
+            # MSD's" is at most 1.05x MSD's (as close to that layout as MSD over the whole run, or closer)
+            ok = v["layout_over_msd"] <= 1.05 and v["cpu_over_md"] <= 1.6
             out.append(f"- {key}: layout {v['layout_over_msd']:.3f}x MSD's (mean over seeds), CPU time "
                        f"{v['cpu_over_md']:.2f}x MD's (wall {v['time_over_md']:.2f}x): "
-                       f"{'meets' if ok else 'misses'} the goal (within 5 % of MSD's layout at <= 1.6x MD's time)")
+                       f"{'meets' if ok else 'misses'} the goal (a layout score at most 1.05x MSD's at <= 1.6x "
+                       f"MD's CPU time)")
     return "\n".join(out)
 
 
@@ -337,7 +341,6 @@ def profile(args) -> dict:
 
     denoiser_cls = multiscale.MultiScaleDenoiser
     original_level, original_step = denoiser_cls.guided_level, denoiser_cls.multiscale_step
-    original_panorama_call = None
 
     def guided_level(self, *a, **k):
         t = pc()

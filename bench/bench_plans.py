@@ -11,10 +11,14 @@ Plans (128 px windows; KSampler (Panorama), cfg 1, karras):
 - ours shifted windows side by side (Panorama Windows (Shifted), golden, view
   stride 0 = the window, blend mean);
 - ours shifted windows with blend = feathered at view strides 96 (a quarter
-  window of overlap), 112 and 120 px (each window fades into the next over
-  the overlap);
+  window of overlap) and 112 px (``--feathered``; each window fades into the
+  next over the overlap);
 - the peer's (ComfyUI-TiledDiffusion) MultiDiffusion at overlap 96 and
-  SpotDiffusion (overlap 0, random shifts), where a checkout is given.
+  SpotDiffusion (overlap 0, random shifts), where a checkout is given.  The
+  peer's MultiDiffusion gives ours bit for bit on straight axes
+  (bench_peer.py; the strip's rows here agree), so it is not run in 2-D
+  (``--skip``), where it would cost 260-520 evaluations a seed; on the 360
+  it runs, without wrap-around (the peer has none for MultiDiffusion).
 
 The target: at most 0.33x MultiDiffusion's window evaluations with a worst
 step on the heights within 5 % of MultiDiffusion's (mean over seeds), in
@@ -78,7 +82,8 @@ def plans(args, m: Methods, peer) -> list[tuple[str, str, object]]:
         return lambda seed, wrap: m.bench.call(m.nodes[SHIFTED], 128, stride, "golden", 0, wrap, blend)[0]
 
     out = [
-        ("md", f"ours MultiDiffusion, stride {s}", ours("multidiffusion", lambda seed, wrap: m.windows(128, s, 1, wrap))),
+        ("md", f"ours MultiDiffusion, stride {s}",
+         ours("multidiffusion", lambda seed, wrap: m.windows(128, s, 1, wrap))),
         ("cross", f"ours Twin + Cross Sampling c=2, stride {2 * s} (the default plan)",
          ours("twindiffusion", lambda seed, wrap: m.windows(128, 2 * s, 2, wrap))),
         ("shift", "ours shifted, golden, side by side (stride 128), mean", ours("multidiffusion", shifted(0, "mean"))),
@@ -124,7 +129,8 @@ def sample(args) -> dict:
         torch.set_num_threads(args.threads)
     m = Methods(args, bench, pack, peer)
     chosen = plans(args, m, peer)
-    rows = {f"{setting}/{scene}": {key: [] for key, _, _ in chosen} for setting in args.settings for scene in args.scenes}
+    rows = {f"{setting}/{scene}": {key: [] for key, _, _ in chosen}
+            for setting in args.settings for scene in args.scenes}
     if args.resume and args.json and args.json.exists():  # runs of an earlier, stopped process: kept, not re-run
         for name, part in json.loads(args.json.read_text())["rows"].items():
             for key, rs in part.items():
@@ -146,7 +152,8 @@ def sample(args) -> dict:
                     latent = {"samples": torch.zeros(1, 1, h, w)}
                     order = chosen if seed % 2 == 0 else chosen[::-1]
                     for key, label, run in order:
-                        if f"{key}:{scene}" in args.skip or any(r["seed"] == seed for r in rows[f"{setting}/{scene}"][key]):
+                        done = any(r["seed"] == seed for r in rows[f"{setting}/{scene}"][key])
+                        if f"{key}:{scene}" in args.skip or done:
                             continue
                         out, row = run_timed(lambda s, lat, n: run(s, lat, n, wrap), seed, latent, steps, m.sync)
                         row.update(heights_steps(out, wrap))

@@ -165,7 +165,8 @@ def main(argv=None) -> int:
         "shift": ("shifted, golden, side by side", ours("twindiffusion", shifted(0, "mean"), strip)),
         "shift_feathered": (f"shifted, golden, stride {args.window - q}, feathered",
                             ours("twindiffusion", shifted(args.window - q, "feathered"), strip)),
-        "sphere": (f"sphere views (90 degrees, overlap 0.25, golden), 2:1 latent {args.sphere_height}x{2 * args.sphere_height} px",
+        "sphere": (f"sphere views (90 degrees, overlap 0.25, golden), 2:1 latent "
+                   f"{args.sphere_height}x{2 * args.sphere_height} px",
                    ours("twindiffusion", sphere, sphere_latent)),
     }
     if args.only:
