@@ -66,7 +66,8 @@ class Panorama360Latent(io.ComfyNode):
 
 def check_decode_input(latent, vae) -> None:
     """Refuses a latent this VAE cannot decode, naming the input and the fix."""
-    if latent.ndim != 4:
+    # Qwen-Image's latent is one video frame (batch, channels, 1, height, width), which its VAE (Wan 2.1) decodes.
+    if not (latent.ndim == 4 or (latent.ndim == 5 and latent.shape[2] == 1)):
         raise ValueError(f"samples has shape {tuple(latent.shape)}: VAE Decode (360 seamless) takes image latents "
                          f"(batch, channels, height, width); connect the latent of an image model's sampler")
     channels = getattr(vae, "latent_channels", None)

@@ -15,6 +15,7 @@ TITLE_HEIGHT = 30  # LiteGraph.NODE_TITLE_HEIGHT: the title bar sits above a nod
 LOADERS = {"CheckpointLoaderSimple": (("ckpt_name",), "checkpoints"),
            "ControlNetLoader": (("control_net_name",), "controlnet"),
            "UNETLoader": (("unet_name",), "diffusion_models"),
+           "CLIPLoader": (("clip_name",), "text_encoders"),
            "DualCLIPLoader": (("clip_name1", "clip_name2"), "text_encoders"),
            "TripleCLIPLoader": (("clip_name1", "clip_name2", "clip_name3"), "text_encoders"),
            "VAELoader": (("vae_name",), "vae"),

@@ -24,7 +24,7 @@ from fusion.windows import WindowPlan, plan_views, resolve_plan  # noqa: E402
 OUT = REPO / "example_workflows"
 SIZE = (640, 400)
 GROUP_COLOURS = [(255, 214, 90), (90, 200, 255), (255, 120, 200), (150, 255, 150)]
-NATIVE_PX = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd35": 1024, "terrain": 128}
+NATIVE_PX = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd35": 1024, "qwen": 1024, "terrain": 128}
 # Pixels per latent pixel: 8 for the VAE models, 1 for the terrain model (its latent is its pixels).
 LATENT_PX = {"terrain": 1}
 
@@ -229,6 +229,12 @@ DESCRIPTIONS = {
         "the photo in a 512x2048 canvas, only the new area sampled", "the photo's own pixels pasted back"]),
     "photo_to_360_sphere_sd15": ("Photo to 360 through sphere views · SD1.5", [
         "the photo placed on the sphere and kept", "16 views generated around it, 2816x1408"]),
+    "panorama_360_qwen_2512": ("360° panorama, seamless · Qwen-Image 2512", [
+        "ComfyUI's 360 LoRA graph: one 2048x1024 window, turned", "every step, and the seamless decode"]),
+    "photo_to_360_qwen_edit": ("Photo to 360 with an edit model · Qwen-Image-Edit", [
+        "the photo on the sphere as the reference latent", "an exactly 2:1 360 whose ends meet, 2048x1024"]),
+    "panorama_360_sphere_flux": ("360° through sphere views · Flux.1-dev", [
+        "16 perspective views, zenith to nadir, turned every step", "4096x2048, 768 px views, no 360 LoRA"]),
     "upscale_panorama_sd15": ("Upscale a panorama · SD1.5", ["2x lanczos, then denoise 0.4 in 512 px windows",
                                                             "tiled VAE encode and decode"]),
     "panorama_360_sphere_sd15": ("360° through sphere views · SD1.5", [

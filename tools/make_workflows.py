@@ -18,6 +18,19 @@ SD35_LARGE = "https://huggingface.co/stabilityai/stable-diffusion-3.5-large/reso
 # DiT360 (Insta360 Research, arXiv 2510.11712): a LoRA for Flux.1-dev trained on 2048x1024 equirectangular panoramas.
 DIT360 = "https://huggingface.co/Insta360-Research/DiT360-Panorama-Image-Generation/resolve/main/"
 DIT360_LORA = "adapter_model.safetensors"
+# Qwen-Image 2512 and Qwen-Image-Edit 2511 as ComfyUI's own templates load them (template_qwen_Image_2512_360_lora,
+# image_qwen_image_edit_2511 in Comfy-Org/workflow_templates): one text encoder, the Wan 2.1 VAE as qwen_image_vae.
+QWEN = "https://huggingface.co/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/"
+QWEN_EDIT = "https://huggingface.co/Comfy-Org/Qwen-Image-Edit_ComfyUI/resolve/main/split_files/"
+QWEN_2512 = "qwen_image_2512_fp8_e4m3fn.safetensors"
+QWEN_EDIT_2511 = "qwen_image_edit_2511_bf16.safetensors"
+QWEN_TEXT = "qwen_2.5_vl_7b_fp8_scaled.safetensors"
+QWEN_VAE = "qwen_image_vae.safetensors"
+# ProGamerGov's 360 LoRA for Qwen-Image 2512 (MIT), trained on 2048x1024 equirectangular images; the 4-step
+# Lightning LoRA is the template's optional speed-up (named in the note, not loaded: it is not for 360).
+QWEN_360_LORA = "qwen-360-diffusion-2512-int8-bf16-v2.safetensors"
+QWEN_LIGHTNING = ("Qwen-Image-2512-Lightning-4steps-V1.0-fp32.safetensors",
+                  "https://huggingface.co/lightx2v/Qwen-Image-2512-Lightning/resolve/main/")
 NEGATIVE = "blurry, low quality, watermark, text, seams, frame, border"
 
 # Where each file the templates name is published (properties.models: ComfyUI's
@@ -40,6 +53,11 @@ MODELS = {
     "clip_g.safetensors": ("text_encoders", SD35_LARGE + "text_encoders/clip_g.safetensors"),
     "sd3.5_large.safetensors": ("checkpoints", SD35_LARGE + "sd3.5_large.safetensors"),
     DIT360_LORA: ("loras", DIT360 + DIT360_LORA),
+    QWEN_2512: ("diffusion_models", QWEN + "diffusion_models/" + QWEN_2512),
+    QWEN_EDIT_2511: ("diffusion_models", QWEN_EDIT + "diffusion_models/" + QWEN_EDIT_2511),
+    QWEN_TEXT: ("text_encoders", QWEN + "text_encoders/" + QWEN_TEXT),
+    QWEN_VAE: ("vae", QWEN + "vae/" + QWEN_VAE),
+    QWEN_360_LORA: ("loras", "https://huggingface.co/ProGamerGov/qwen-360-diffusion/resolve/main/" + QWEN_360_LORA),
 }
 
 
@@ -436,6 +454,146 @@ def lora_360_graph():
     return g
 
 
+def dit_loaders(g, unet_name, clip_widgets, vae_name, clip_type="CLIPLoader"):
+    """A DiT's diffusion model, text encoder(s) and VAE from their own loaders (left column, and the VAE under
+    the prompts)."""
+    unet = g.node("UNETLoader", outputs=[("MODEL", "MODEL")], widgets=[unet_name, "default"], pos=(0, 0),
+                  size=(320, 82), models=[unet_name])
+    files = [w for w in clip_widgets if w.endswith(".safetensors")]
+    clip = g.node(clip_type, outputs=[("CLIP", "CLIP")], widgets=list(clip_widgets), pos=(0, 130),
+                  size=(320, 130), models=files)
+    vae = g.node("VAELoader", outputs=[("VAE", "VAE")], widgets=[vae_name], pos=(360, 420), size=(400, 60),
+                 models=[vae_name])
+    return unet, clip, vae
+
+
+def aura_shift(g, model, shift, pos):
+    # Qwen-Image's flow shift, as ComfyUI's Qwen templates set it.
+    node = g.node("ModelSamplingAuraFlow", inputs=[("model", "MODEL")], outputs=[("MODEL", "MODEL")],
+                  widgets=[shift], pos=pos, size=(400, 60))
+    g.connect(model, 0, node, "model")
+    return node
+
+
+def qwen_360_graph():
+    """ComfyUI's "Qwen Image 2512: 360 Panorama Image" (Qwen-Image 2512 + a 360
+    LoRA, 2048x1024, KSampler, VAE Decode) with the pack: one window as wide
+    as the panorama that turns every step, and the seamless decode."""
+    g = Graph()
+    unet, clip, vae = dit_loaders(g, QWEN_2512, [QWEN_TEXT, "qwen_image", "default"], QWEN_VAE)
+    positive, negative = prompts(g, clip, "equirectangular 360 image, a quiet alpine lake in a valley, pine forest "
+                                          "on the shores, snowy peaks all around, a wooden jetty, clear morning "
+                                          "sky, photograph", slot=0)
+    # lora_name, strength_model
+    lora = g.node("LoraLoaderModelOnly", inputs=[("model", "MODEL")], outputs=[("MODEL", "MODEL")],
+                  widgets=[QWEN_360_LORA, 1.0], pos=(360, 530), size=(400, 82), title="360 LoRA (Qwen 360 Diffusion)",
+                  models=[QWEN_360_LORA])
+    g.connect(unet, 0, lora, "model")
+    shifted = aura_shift(g, lora, 3.1, (360, 660))
+    lightning, url = QWEN_LIGHTNING
+    g = conditioned_panorama(
+        g, shifted, (positive, 0), (negative, 0), 0, 0, twin_sampler(steps=50, cfg=4.0, scheduler="simple"),
+        "## Qwen-Image 2512 360, seamless (2048x1024)\n\nComfyUI's template \"Qwen Image 2512: 360 Panorama "
+        "Image\" with the pack's sampler and decode. Files: qwen_image_2512_fp8_e4m3fn in models/diffusion_models, "
+        "qwen_2.5_vl_7b_fp8_scaled in models/text_encoders, qwen_image_vae in models/vae, the 360 LoRA "
+        "(qwen-360-diffusion-2512-int8-bf16-v2, ProGamerGov) in models/loras.\n\nThe LoRA is trained on whole "
+        "2048x1024 panoramas, so the model sees the whole panorama, as in ComfyUI's graph: window_size 2048, "
+        "one window. `wrap_around` turns that window around the circle by another offset every step, so the "
+        "left and right ends are sampled side by side, and VAE Decode (360 seamless) decodes across the seam: "
+        "the ends meet by construction, not only as far as the LoRA learnt it. Same settings as ComfyUI's: shift "
+        "3.1, 50 steps, cfg 4, the trigger \"equirectangular 360 image\".\n\nFaster: the 4-step Lightning LoRA "
+        f"({lightning}, {url}) after the 360 LoRA (a second LoRA loader), steps 4, cfg 1.",
+        [2048, 0, 1, 0, True], x=800, equirect=True, vae=(vae, 0), prefix="panorama360/qwen")
+    next(n for n in g.nodes if n["type"] == "Panorama360Latent")["widgets_values"] = [1024, 1]
+    return g
+
+
+def photo_to_360_edit_graph():
+    """A photo placed on the sphere, given to Qwen-Image-Edit 2511 as its
+    reference latent (ReferenceLatent), which draws the whole 2:1 360 around
+    it in one window that turns every step; decoded seamlessly."""
+    g = Graph()
+    unet, clip, vae = dit_loaders(g, QWEN_EDIT_2511, [QWEN_TEXT, "qwen_image", "default"], QWEN_VAE)
+    positive, negative = prompts(g, clip, "Turn this picture into a 360 degree equirectangular panorama: keep the "
+                                          "photo as it is and fill the grey around it with the rest of the scene, "
+                                          "a harbour town at dusk, boats, old houses along the quay, hills, evening "
+                                          "sky", slot=0)
+    shifted = aura_shift(g, unet, 3.1, (360, 530))
+    photo = g.node("LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")],
+                   widgets=["photo_to_360.png", "image"], pos=(800, 0), size=(320, 360), title="Your photo")
+    # fov, yaw, pitch, width, fill: the reference about 1 megapixel, as Qwen-Image-Edit's own text encode node sizes it
+    place = g.node("PanoramaPhotoTo360", inputs=[("image", "IMAGE")], outputs=[("image", "IMAGE"), ("mask", "MASK")],
+                   widgets=[70.0, 0.0, 0.0, 1408, "grey"], pos=(800, 420), size=(400, 200))
+    encode = g.node("VAEEncode", inputs=[("pixels", "IMAGE"), ("vae", "VAE")], outputs=[("LATENT", "LATENT")],
+                    pos=(800, 680), size=(320, 50))
+    references = []
+    for i, (cond, title) in enumerate(((positive, "Reference: the photo in its 360"), (negative, "Reference (negative)"))):
+        node = g.node("ReferenceLatent", inputs=[("conditioning", "CONDITIONING"), ("latent", "LATENT")],
+                      outputs=[("CONDITIONING", "CONDITIONING")], pos=(1240, 120 * i), size=(340, 60), title=title)
+        g.connect(cond, 0, node, "conditioning")
+        g.connect(encode, 0, node, "latent")
+        references.append(node)
+    g.connect(photo, 0, place, "image")
+    g.connect(place, 0, encode, "pixels")
+    g.connect(vae, 0, encode, "vae")
+    latent = g.node("Panorama360Latent", inputs=[("model", "MODEL")],
+                    outputs=[("LATENT", "LATENT"), ("width", "INT"), ("height", "INT")], widgets=[1024, 1],
+                    pos=(1240, 280), size=(340, 130))
+    plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=[2048, 0, 1, 0, True],
+                  pos=(1240, 470), size=(360, 180))
+    sampler = g.node("TwinCropFusionSampler", inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
+                                                      ("negative", "CONDITIONING"), ("latent_image", "LATENT"),
+                                                      ("windows", "PANORAMA_WINDOWS")],
+                     outputs=[("LATENT", "LATENT")], widgets=twin_sampler(steps=40, cfg=4.0, scheduler="simple"),
+                     pos=(1640, 0), size=(340, 440))
+    g.connect(shifted, 0, latent, "model")
+    for node, name in ((shifted, "model"), (references[0], "positive"), (references[1], "negative"),
+                       (latent, "latent_image"), (plan, "windows")):
+        g.connect(node, 0, sampler, name)
+    decode_and_save(g, (sampler, 0), (vae, 0), 2020, equirect=True)
+    g.note("## Photo to 360 with an edit model (Qwen-Image-Edit 2511, 2048x1024)\n\nFiles: "
+           "qwen_image_edit_2511_bf16 in models/diffusion_models, qwen_2.5_vl_7b_fp8_scaled in "
+           "models/text_encoders, qwen_image_vae in models/vae.\n\nPlace Photo in 360° Panorama puts your photo on "
+           "the sphere (set its `fov`) in a grey 2:1 picture; VAE Encode and Reference Latent hand that picture to "
+           "the edit model, which reads it whole beside the 360 it draws. Empty 360° Panorama Latent makes the 360 "
+           "exactly 2:1 (2048x1024), and one window as wide as it, turned every step (`wrap_around`), with VAE "
+           "Decode (360 seamless), makes its ends meet. The photo's area is redrawn from the reference, not "
+           "pasted: for a pixel-exact photo use photo_to_360_sphere_sd15 (noise mask).\n\nShift 3.1, 40 steps, "
+           "cfg 4 as ComfyUI's Qwen-Image-Edit 2511 template; the prompt says what to fill in.", pos=(0, 780))
+    return g
+
+
+def sphere_dit_graph():
+    """A whole 360 from Flux.1-dev through sphere views: sphere_graph with
+    Flux's own loaders, Flux Guidance at cfg 1, 768 px views."""
+    g = Graph()
+    unet, clip, vae = dit_loaders(g, "flux1-dev.safetensors",
+                                  ["clip_l.safetensors", "t5xxl_fp16.safetensors", "flux", "default"],
+                                  "ae.safetensors", clip_type="DualCLIPLoader")
+    prompt = text(g, clip, "a photo of a misty fjord at sunrise, steep cliffs, waterfalls, a small red cabin by the "
+                           "shore, highly detailed", (360, 0), "Prompt", slot=0)
+    guidance = g.node("FluxGuidance", inputs=[("conditioning", "CONDITIONING")],
+                      outputs=[("CONDITIONING", "CONDITIONING")], widgets=[3.5], pos=(360, 200), size=(400, 60))
+    zero = g.node("ConditioningZeroOut", inputs=[("conditioning", "CONDITIONING")],
+                  outputs=[("CONDITIONING", "CONDITIONING")], pos=(360, 310), size=(400, 50),
+                  title="Negative (unused at cfg 1)")
+    g.connect(prompt, 0, guidance, "conditioning")
+    g.connect(prompt, 0, zero, "conditioning")
+    return conditioned_panorama(
+        g, unet, (guidance, 0), (zero, 0), 4096, 2048,
+        twin_sampler(steps=28, cfg=1.0, scheduler="simple", mode="multidiffusion"),
+        "## 360° panorama through sphere views (Flux.1-dev, 4096x2048)\n\nFiles: flux1-dev in "
+        "models/diffusion_models, clip_l and t5xxl_fp16 in models/text_encoders, ae in models/vae. No 360 LoRA: "
+        "Panorama Windows (Sphere) samples the 2:1 latent through 16 perspective views of 90 degrees from the "
+        "zenith to the nadir, turned every step, each an ordinary photo for Flux, so the poles come out as sky "
+        "and ground, not a swirl.\n\n768 px views: Flux's native 1024 px views would need a 5632x2816 360 (the "
+        "latent must be about 2.75 views high so that every view reads native noise); a smaller 360 is refused "
+        "with the size it needs. Flux Guidance 3.5 at cfg 1, 28 steps, mode `multidiffusion` (SphereDiff's "
+        "merge). Z-Image: swap the loaders (UNETLoader, CLIPLoader type lumina2, ae.safetensors) and use cfg "
+        "with a negative prompt; the views stay the same.",
+        [768, 0.0, 0.25, 0, "golden", 2], x=800, equirect=True, sphere=True, vae=(vae, 0))
+
+
 def photo_extension_graph():
     """A photo in the middle of a wide canvas; the sampler fills only the new
     area (Set Latent Noise Mask), and the photo's pixels are pasted back."""
@@ -707,6 +865,9 @@ def main():
     lora_360_graph().save("panorama_360_lora_flux.json")
     photo_extension_graph().save("photo_extension_sd15.json")
     photo_to_360_graph().save("photo_to_360_sphere_sd15.json")
+    qwen_360_graph().save("panorama_360_qwen_2512.json")
+    photo_to_360_edit_graph().save("photo_to_360_qwen_edit.json")
+    sphere_dit_graph().save("panorama_360_sphere_flux.json")
     upscale_graph().save("upscale_panorama_sd15.json")
     terrain_graph().save("terrain_panorama.json")
 

@@ -73,7 +73,7 @@ def ui_to_api(comfy):
 @pytest.fixture(scope="session")
 def dit_files(comfy, checkpoint_dir) -> dict:  # noqa: F811  (the fixture, re-exported above)
     """{kind: file name in a ``diffusion_models`` folder} for the tiny_dits kinds this host has,
-    plus "flux_vae" (in a ``vae`` folder) and "sd35_checkpoint" (a checkpoint
+    plus "flux_vae" and "wan_vae" (Qwen-Image's; in a ``vae`` folder) and "sd35_checkpoint" (a checkpoint
     with its VAE); test configs and the test conditioning node registered."""
     import tiny_dits
 
@@ -82,6 +82,7 @@ def dit_files(comfy, checkpoint_dir) -> dict:  # noqa: F811  (the fixture, re-ex
         directory.mkdir(exist_ok=True)
     names = tiny_dits.ensure_dits(folders["diffusion_models"])
     names["flux_vae"] = tiny_dits.ensure_flux_vae(folders["vae"])
+    names["wan_vae"] = tiny_dits.ensure_wan_vae(folders["vae"])
     names["sd35_checkpoint"] = tiny_dits.ensure_sd35_checkpoint(checkpoint_dir)
     tiny_dits.register_test_configs()
     for name, directory in folders.items():

@@ -765,6 +765,55 @@ def ensure_flux_vae(directory) -> str:
     return FLUX_VAE_FILENAME
 
 
+# The Wan 2.1 VAE, which Qwen-Image uses (qwen_image_vae.safetensors): comfy.sd.VAE knows it by
+# decoder.middle.0.residual.0.gamma without decoder.upsamples.0.upsamples.0.residual.2.weight (Wan 2.2).
+# v0.33 reads its width from decoder.head.0.gamma, so a narrow one decodes fast on CPU; 0.3.64 hard-codes
+# the real 96.
+WAN_VAE_SMALL_DIM = 16
+WAN_VAE_REAL_DIM = 96
+
+
+def wan_vae_dim() -> int:
+    """The widest the host's comfy.sd.VAE will build the Wan 2.1 VAE at: the small width where it reads
+    the width from the file, else the real one."""
+    import inspect
+
+    _comfy()
+    import comfy.sd
+
+    return WAN_VAE_SMALL_DIM if "decoder.head.0.gamma" in inspect.getsource(comfy.sd.VAE.__init__) \
+        else WAN_VAE_REAL_DIM
+
+
+def build_wan_vae_state_dict(dim: int, dtype=None) -> dict:
+    """A random Wan 2.1 VAE (16 latent channels, 8 px, causal 3-D convolutions) ``dim`` wide, in the
+    layout of qwen_image_vae.safetensors; RMS norm scales (``gamma``) ones."""
+    import torch
+
+    import tiny_models
+
+    _comfy()
+    from comfy.ldm.wan.vae import WanVAE
+
+    with torch.device("meta"):
+        vae = WanVAE(dim=dim, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                     temperal_downsample=[False, True, True], dropout=0.0)
+    dtype = torch.float16 if dtype is None else dtype
+    state = tiny_models._materialize(vae.state_dict(), 0, "dit/wan_vae", dtype)
+    return {k: (torch.ones_like(v) if k.endswith(".gamma") else v).contiguous() for k, v in state.items()}
+
+
+def ensure_wan_vae(directory) -> str:
+    """Writes (once) the Wan 2.1 VAE into ``directory`` (a models/vae folder), as narrow as this host
+    loads it; returns its file name (loadable by VAELoader / comfy.sd.VAE)."""
+    directory = Path(directory)
+    dim = wan_vae_dim()
+    name = f"tiny_wan21_vae_d{dim}_v{DIT_VERSION}.safetensors"
+    if not (directory / name).is_file():
+        _atomic_save(build_wan_vae_state_dict(dim), directory / name, _metadata("wan_vae"))
+    return name
+
+
 def ensure_sd35_checkpoint(directory) -> str:
     """Writes (once) a CheckpointLoaderSimple checkpoint into ``directory``:
     the tiny sd35 model (model.diffusion_model.*) + the 16-channel VAE
