@@ -2,7 +2,8 @@
 eq. 3), and TwinDiffusion's closed-form Crop Fusion (eq. 4-6).
 
 Window predictions travel as one tensor shaped ``(N, B, C, h, w)``: N windows
-in raster order, each carrying the whole sampler batch (cond and uncond).
+in raster order, each carrying the whole sampler batch (cond and uncond);
+windows of a video are ``(N, B, C, T, h, w)``, all frames of each window.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ class Link(NamedTuple):
 
 
 def cut_windows(x: torch.Tensor, views: Views, ids=None, scale: int = 1) -> torch.Tensor:
-    """(B, C, H, W) -> (N, B, C, h, w): the windows (or those in ``ids``)
-    read from ``x``.  ``scale`` reads a tensor aligned with the latent at
+    """(B, C, [T,] H, W) -> (N, B, C, [T,] h, w): the windows (or those in
+    ``ids``) read from ``x``.  ``scale`` reads a tensor aligned with the latent at
     ``scale`` times its resolution (a ControlNet hint in pixels)."""
     return views.cut(x, ids, scale)
 
@@ -47,24 +48,28 @@ def coverage(views: Views, dtype: torch.dtype) -> torch.Tensor | None:
 
 
 def merge_windows(windows: torch.Tensor, views: Views, count: torch.Tensor | None = None) -> torch.Tensor:
-    """(N, B, C, h, w) -> (B, C, H, W): MultiDiffusion's merge, the
+    """(N, B, C, ..., h, w) -> (B, C, ..., H, W): MultiDiffusion's merge, the
     per-pixel average of the window pixels that read it (weighted by
     ``views.pixel_weight`` where crops are feathered), or the windows' own
-    weighted map back (``views.blend``)."""
-    n, b, c = windows.shape[:3]
-    flat = windows.permute(1, 2, 0, 3, 4).reshape(b, c, -1)
-    total = windows.new_zeros(b, c, views.height * views.width)
+    weighted map back (``views.blend``).  Axes between C and h (a video's
+    frames) are merged frame by frame."""
+    lead = windows.shape[1:-2]  # (B, C) or (B, C, T)
+
+    def flat(w):  # window pixels last, window-major: the order of views.read
+        return w.movedim(0, -3).reshape(*lead, -1)
+
+    total = windows.new_zeros(*lead, views.height * views.width)
     if views.blend is not None:
         target, source, weight = views.blend
-        total.index_add_(2, target, flat[:, :, source] * weight.to(windows.dtype))
-        return total.view(b, c, views.height, views.width)
+        total.index_add_(-1, target, flat(windows)[..., source] * weight.to(windows.dtype))
+        return total.view(*lead, views.height, views.width)
     if count is None:
         count = coverage(views, windows.dtype)
     weight = getattr(views, "pixel_weight", None)
     if weight is not None:  # feathered: each window pixel counts by its weight
-        flat = (windows * weight.to(windows)).permute(1, 2, 0, 3, 4).reshape(b, c, -1)
-    total.index_add_(2, views.read.flatten(), flat)
-    return total.view(b, c, views.height, views.width) / count
+        windows = windows * weight.to(windows)
+    total.index_add_(-1, views.read.flatten(), flat(windows))
+    return total.view(*lead, views.height, views.width) / count
 
 
 def overlap_ramp(shared: torch.Tensor) -> torch.Tensor:

@@ -256,7 +256,9 @@ def placement(plan: WindowPlan, height: int, width: int, step: int) -> tuple:
 class Views:
     """One step's windows on a latent of ``height`` x ``width``: each window
     is a map from the latent to a model-size grid of ``window_h`` x
-    ``window_w`` and back.
+    ``window_w`` and back.  A video latent (B, C, T, H, W) is cut along H
+    and W only: its frames ride along as one more leading axis, so every
+    window keeps all of them and the same maps serve images and videos.
 
     There: ``read[i]`` holds, for every pixel of window ``i``, the flat
     index (row * width + col) of the latent pixel it takes, by nearest
@@ -294,12 +296,14 @@ class Views:
         return self.read
 
     def cut(self, x: torch.Tensor, ids=None, scale: int = 1) -> torch.Tensor:
-        """(B, C, H*scale, W*scale) -> (N, B, C, h*scale, w*scale), one gather."""
+        """(B, C, ..., H*scale, W*scale) -> (N, B, C, ..., h*scale, w*scale),
+        one gather.  Axes between C and H (a video's frames) ride along:
+        every window keeps all of them."""
         read = self.read_at(scale)
         read = read if ids is None else read[list(ids)]
         read = read.to(x.device)
-        windows = x.flatten(-2)[:, :, read]
-        return windows.permute(2, 0, 1, 3, 4)
+        windows = x.flatten(-2)[..., read]
+        return windows.movedim(-3, 0)
 
 
 class CropViews(Views):
@@ -341,8 +345,8 @@ class CropViews(Views):
             rows = (rows[:, :, None] * scale + fine).flatten(1)
             cols = (cols[:, :, None] * scale + fine).flatten(1)
         rows, cols = rows.to(x.device), cols.to(x.device)
-        windows = x[:, :, rows[:, :, None], cols[:, None, :]]
-        return windows.permute(2, 0, 1, 3, 4)
+        windows = x[..., rows[:, :, None], cols[:, None, :]]
+        return windows.movedim(-3, 0)
 
 
 def plan_views(plan: WindowPlan, height: int, width: int, step: int = 0,

@@ -41,7 +41,7 @@ from ..fusion import (FusionSettings, LatentGrid, MultiScaleDenoiser, MultiScale
 from .host_versions import DifferentiableKernels, takes_rope_offsets
 from .model_hooks import check_model_hooks
 from .multigpu import device_lanes, refuse_multiscale_on_multigpu
-from .window_conds import WindowBatch, WindowConditioning
+from .window_conds import WindowBatch, WindowConditioning, refuse_uncut_on_video
 
 WRAPPER_KEY = "comfyui_panorama_diffusion"
 # transformer_options key set by Panorama Window Positions (RoPE): each
@@ -52,7 +52,7 @@ ROPE_POSITIONS = "panorama_rope_positions"
 # Image pixels per latent pixel where the latent format does not say: newer
 # ComfyUI declares ``spacial_downscale_ratio`` on latent formats, v0.3.64 does
 # not (its own empty-latent nodes for these families divide by these).
-PIXELS_PER_LATENT = {"HunyuanImage21": 32, "HunyuanImage21Refiner": 16, "ChromaRadiance": 1}
+PIXELS_PER_LATENT = {"HunyuanImage21": 32, "HunyuanImage21Refiner": 16, "ChromaRadiance": 1, "Wan22": 16}
 
 # Training size in image pixels, by ComfyUI's model config class (found
 # along the class' bases, so derived configs inherit it); configs do not
@@ -64,7 +64,41 @@ NATIVE_PIXELS = {
     # families of newer ComfyUI (1 MP training / default sizes)
     "Flux2": 1024, "ZImage": 1024, "ZImagePixelSpace": 1024, "LongCatImage": 1024, "Kandinsky5Image": 1024,
     "Anima": 1024, "ErnieImage": 1024, "Krea2": 1024,
+    # video families: the long side of the training size (Wan 2.1 1.3B / 480p: 832x480, Wan 2.2 TI2V 5B:
+    # 1280x704), so that a video of the native height gets windows of the native shape
+    "WAN21_T2V": 832, "WAN22_T2V": 1280,
 }
+
+# Video families whose (B, C, T, H, W) latents the pack cuts along H and W
+# (every window keeps all frames), by ComfyUI's exact model class: a variant
+# brings conditioning of its own, which is admitted only once it is cut per
+# window.
+SPATIAL_VIDEO = {"WAN21": "Wan 2.1 / Wan 2.2 14B", "WAN22": "Wan 2.2 TI2V 5B"}
+# Variants refused by name, with the conditioning of theirs the pack cannot cut yet.
+UNCUT_VIDEO_VARIANTS = {
+    "WAN21_Vace": "VACE (WanVaceToVideo's control video and masks)",
+    "WAN21_Camera": "camera controls (WanCameraEmbedding / WanCameraImageToVideo)",
+    "WAN21_HuMo": "HuMo's audio and reference images",
+    "WAN22_S2V": "sound-to-video's audio and pose video",
+    "WAN22_Animate": "Wan Animate's pose and face video",
+    "WAN_Animate2": "Wan Animate's pose and face video",
+    "WAN21_SCAIL": "SCAIL's pose video",
+    "WAN21_SCAIL2": "SCAIL's pose video",
+    "WAN22_WanDancer": "WanDancer's motion conditioning",
+    "WAN21_CausalAR": "causal (autoregressive) rollout",
+}
+# Every video family ComfyUI runs, by the model class found first along
+# the class' bases; image families whose latent format is a video one
+# (Qwen-Image, Anima, Krea 2: one frame) come first, so they are not taken
+# for video models.
+VIDEO_FAMILIES = {"WAN21": "Wan", "HunyuanVideo": "HunyuanVideo", "LTXV": "LTX-Video", "LTXAV": "LTX-2",
+                  "CosmosVideo": "Cosmos", "CosmosPredict2": "Cosmos Predict2", "GenmoMochi": "Mochi",
+                  "Kandinsky5": "Kandinsky 5", "CogVideoX": "CogVideoX"}
+IMAGE_FAMILIES = ("QwenImage", "Anima", "Krea2", "Kandinsky5Image", "HunyuanImage21")
+# Video families that ComfyUI also runs on image latents (Cosmos Predict2's text-to-image models).
+VIDEO_FAMILIES_TAKING_IMAGES = ("CosmosPredict2",)
+VIDEO_LATENT_NODES = ("ComfyUI's 'EmptyHunyuanLatentVideo' (Wan 2.1 / 2.2 14B), 'Wan22ImageToVideoLatent' "
+                      "(Wan 2.2 5B) or 'WanImageToVideo'")
 
 
 def by_class(table: dict, obj, default=None):
@@ -129,21 +163,69 @@ def is_image(shape) -> bool:
     return len(shape) == 4 or (len(shape) == 5 and shape[2] == 1)
 
 
+def is_video(shape) -> bool:
+    """A video latent: (B, C, T, H, W) with more than one frame."""
+    return len(shape) == 5 and shape[2] > 1
+
+
 def as_frame(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """An image-shaped ``x`` in the layout of ``like`` (adds the frame axis
-    back for single-frame latents)."""
-    return x.unsqueeze(2) if like.ndim == 5 else x
+    back for single-frame latents; a video's windows keep theirs)."""
+    return x.unsqueeze(2) if like.ndim == 5 and x.ndim == 4 else x
+
+
+def video_family(base) -> str | None:
+    """The video family of a ComfyUI model (``model.model``), None for an
+    image model."""
+    for cls in type(base).__mro__:
+        if cls.__name__ in IMAGE_FAMILIES:
+            return None
+        if cls.__name__ in VIDEO_FAMILIES:
+            return VIDEO_FAMILIES[cls.__name__]
+    return None
+
+
+def check_video_model(base, name: str = "latent_image") -> None:
+    """Refuses, by name, a video model whose video latents the pack cannot
+    cut into spatial windows: a variant whose own conditioning it cannot cut
+    yet, or a family it does not support yet."""
+    cls = type(base).__name__
+    if cls in SPATIAL_VIDEO:
+        return
+    if cls in UNCUT_VIDEO_VARIANTS or isinstance(base, comfy.model_base.WAN21):
+        what = UNCUT_VIDEO_VARIANTS.get(cls, f"the conditioning of ComfyUI's {cls}")
+        raise ValueError(f"model: {cls} conditions its video with {what}, which the panorama sampler cannot cut "
+                         f"into spatial windows yet: use a plain Wan 2.1 / 2.2 text- or image-to-video model for "
+                         f"wide video, or sample this model without the panorama patch")
+    raise ValueError(f"{name} is a video latent and the model is {video_family(base)} ({cls}), whose videos the "
+                     f"panorama sampler does not cut into spatial windows yet (supported: Wan 2.1, Wan 2.2 14B and "
+                     f"Wan 2.2 TI2V 5B): sample it without the panorama patch, or use a Wan model for wide video")
 
 
 def check_latent(model, samples: torch.Tensor, name: str = "latent_image") -> None:
     """Refuses a latent the panorama sampler cannot use, saying which input
     and what to do."""
     latent_format = model.get_model_object("latent_format")
-    if not is_image(samples.shape) or (samples.ndim == 5 and getattr(latent_format, "latent_dimensions", 2) == 2):
+    family = video_family(model.model)
+    if is_video(samples.shape) and family is None:
+        raise ValueError(f"{name} has shape {tuple(samples.shape)}, a video latent of {samples.shape[2]} frames, "
+                         f"but the model ({type(model.model).__name__}) is an image model, which samples image "
+                         f"latents (batch, channels, height, width): connect an Empty Panorama Latent for this model "
+                         f"or an image encoded with its VAE, or load a video model (Wan) for wide video")
+    takes_images = any(cls.__name__ in VIDEO_FAMILIES_TAKING_IMAGES for cls in type(model.model).__mro__)
+    if samples.ndim == 4 and family is not None and not takes_images:
+        raise ValueError(f"{name} has shape {tuple(samples.shape)}, an image latent, but the model is a video "
+                         f"model ({family}), which samples (batch, channels, frames, height, width) latents: make "
+                         f"the latent with {VIDEO_LATENT_NODES} at the panorama's width (length 1 for a single "
+                         f"frame)")
+    if is_video(samples.shape):
+        check_video_model(model.model, name)
+    elif samples.ndim not in (4, 5) or (samples.ndim == 5 and getattr(latent_format, "latent_dimensions", 2) == 2):
         raise ValueError(f"{name} has shape {tuple(samples.shape)}: the panorama sampler takes image latents "
-                         f"(batch, channels, height, width), or one frame of a video-shaped latent where the model "
-                         f"uses them (Qwen-Image); video and audio latents are not supported: connect a Panorama "
-                         f"Latent or an image encoded with this model's VAE")
+                         f"(batch, channels, height, width), one frame of a video-shaped latent where the model "
+                         f"uses them (Qwen-Image), or the video latents of Wan (batch, channels, frames, height, "
+                         f"width); audio latents are not supported: connect a Panorama Latent or an image encoded "
+                         f"with this model's VAE")
     channels = latent_format.latent_channels
     if samples.shape[1] != channels and torch.count_nonzero(samples) > 0:
         raise ValueError(f"{name} has {samples.shape[1]} channels but the model expects {channels}: "
@@ -248,6 +330,8 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         if self.schedule is None and not self.one_run:
             warn_if_a_stage(sigmas, model_patcher)
         refuse_multiscale_on_multigpu(self.multiscale, model_patcher)  # before ComfyUI loads the device copies
+        if is_video(latent.shape):
+            check_video_run(self.plan, latent, self.multiscale, self.grid)
         if isinstance(self.plan, SpherePlan):
             check_sphere_run(self.plan, latent, self.multiscale, model_options, self.grid)
         elif self.multiscale is not None:
@@ -282,7 +366,7 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     # -- ComfyUI's ContextHandlerABC -------------------------------------------------
 
     def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
-        if not is_image(x_in.shape):
+        if x_in.ndim not in (4, 5):
             return True  # execute refuses it with a message
         fits = x_in.shape[-2] <= self.plan.window and x_in.shape[-1] <= self.plan.window
         return not fits or self.plan.wrap_x  # a 360 in one window is still turned every step
@@ -292,10 +376,12 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
 
     def execute(self, calc_cond_batch, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
                 model_options: dict) -> list:
-        if not is_image(x_in.shape):
+        if x_in.ndim not in (4, 5):
             raise ValueError(f"the panorama sampler got a latent of shape {tuple(x_in.shape)}: it samples image "
-                             f"latents (batch, channels, height, width) only")
-        latent = x_in.squeeze(2) if x_in.ndim == 5 else x_in
+                             f"latents (batch, channels, height, width) and videos (batch, channels, frames, "
+                             f"height, width) only")
+        # one frame is sampled as an image (Qwen-Image); a video's frames ride along in every window
+        latent = x_in.squeeze(2) if x_in.ndim == 5 and is_image(x_in.shape) else x_in
         sigma_now = float(timestep.flatten()[0])
         position, conditioning = self.position, self.conditioning
         if position is None:  # called outside a sampler run (no OUTER_SAMPLE): state for this call only
@@ -306,6 +392,8 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         num_steps = position.num_steps
         live = [i for i, cond in enumerate(conds) if cond is not None]
         live_conds = [conds[i] for i in live]
+        if latent.ndim == 5:
+            refuse_uncut_on_video(live_conds, [("positive", "negative")[i] if i < 2 else f"conds[{i}]" for i in live])
         out = [torch.zeros_like(x_in) for _ in conds]  # what ComfyUI gives a list that is None
         if not live:
             return out
@@ -329,7 +417,7 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
             if global_positions:
                 options = at_window_position(options, *views.origin(ids[0]), self.grid.patch)
             out = calc_cond_batch(model, window_conds, as_frame(x_windows, x_in), sigma_windows, options)
-            out = [prediction.squeeze(2) if x_in.ndim == 5 else prediction for prediction in out]
+            out = [prediction.squeeze(2) if latent.ndim < x_in.ndim else prediction for prediction in out]
             # list of K (n*B, ...) -> (n*K*B, ...): each window with its branches
             return torch.stack(out).unflatten(1, (len(ids), batch)).transpose(0, 1).flatten(0, 2)
 
@@ -349,6 +437,25 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         for i, prediction in zip(live, denoised.chunk(len(live))):
             out[i] = as_frame(prediction, x_in)
         return out
+
+
+def check_video_run(plan, latent: torch.Tensor, multiscale, grid: LatentGrid) -> None:
+    """Refuses, by name, what spatial windows on a video cannot run yet, and
+    a window larger than the video (which would sample it in one window,
+    smaller than the one asked for)."""
+    height, width = latent.shape[-2:]
+    if isinstance(plan, SpherePlan):
+        raise ValueError("windows: sphere views (Panorama Windows (Sphere)) are not supported on video latents yet: "
+                         "use Panorama Windows (Cross Sampling) or (Shifted) with wrap_around for a 360 video")
+    if multiscale is not None:
+        raise ValueError("multiscale: Panorama Layout Guidance (MSD) is not supported on video latents yet: "
+                         "disconnect it (Crop Fusion, Cross Sampling and shifted windows work on video)")
+    if plan.window > height and plan.window > width:
+        px = grid.scale
+        raise ValueError(f"window_size {plan.window * px} px is larger than the video ({width * px}x{height * px} "
+                         f"px), which would be sampled as one window smaller than asked: set window_size to at most "
+                         f"{max(height, width) * px} px (0 picks the model's native {grid.native * px} px), or make "
+                         f"the video wider than the window")
 
 
 def check_sphere_run(plan: SpherePlan, latent: torch.Tensor, multiscale, model_options: dict,

@@ -10,8 +10,11 @@ is re-expressed in the window's frame:
   drops the entry (no model call), an area running across the 360-degree seam
   of a window becomes two pieces;
 - mask: cut per window; a window whose crop is all zero drops the entry;
-- spatial model conds (``CONDNoiseShape``: an inpainting model's c_concat...)
-  cut per window; SDXL's crop and target size set per window;
+- spatial model conds (``CONDNoiseShape``: an inpainting model's c_concat,
+  Wan's image-to-video ``concat_latent_image`` and its mask, all frames of
+  them; Wan 2.2 5B's per-frame ``denoise_mask``) cut per window; SDXL's crop
+  and target size set per window; model conds the pack cannot cut
+  (``UNCUT_MODEL_CONDS``) refused by name;
 - ControlNet / T2I-Adapter / Control LoRA chains: every control of the chain
   gets the part of its panorama-size hint under the window, so ComfyUI's own
   hint pipeline (pre-processing, VAE, strength, start/end percent) runs on it;
@@ -49,7 +52,40 @@ SDXL_ADM = 2816  # SDXL's y: pooled text (1280), then six 256-d size embeddings
 SDXL_ADM_CROP = 1280 + 2 * 256  # crop_h, crop_w, target_h, target_w follow
 
 Rect = tuple  # (h, w, y, x) in latent pixels, as ComfyUI writes areas
+
+# Model conds other than CONDNoiseShape that lie on the latent's grid and are
+# cut per window like it: Wan 2.2 5B reads the denoise mask (B, C, T, H, W)
+# per frame for its timesteps (the image frame of image-to-video is not
+# denoised).
+SPATIAL_MODEL_CONDS = ("denoise_mask",)
+# Model conds on the latent's grid the pack cannot cut yet, by name: what
+# sets them, and what to do.
+UNCUT_MODEL_CONDS = {
+    "time_dim_concat": "Phantom's subject images (WanPhantomSubjectToVideo), joined to the video along time",
+    "vace_context": "VACE's control video (WanVaceToVideo)",
+    "camera_conditions": "camera controls (WanCameraEmbedding)",
+}
 WHOLE = None  # the piece of an entry that covers its whole window (no area)
+
+
+# Entry keys that place a prompt on the image, which the windows of a video
+# do not cut yet: the node that sets them, for the message.
+UNCUT_ON_VIDEO = {"area": "Conditioning (Set Area)", "mask": "Conditioning (Set Mask)",
+                  "control": "Apply ControlNet", "gligen": "GLIGEN Textbox Apply"}
+
+
+def refuse_uncut_on_video(conds: Sequence[list], names: Sequence[str]) -> None:
+    """Refuses, naming the input and the node, an entry of a video's
+    conditioning that places it on part of the frame: a video's windows cut
+    model conds (Wan's image-to-video latent) but not yet areas, masks,
+    ControlNet hints or GLIGEN boxes."""
+    for name, cond in zip(names, conds):
+        for entry in cond:
+            for key, node in UNCUT_ON_VIDEO.items():
+                if entry.get(key) is not None:
+                    raise ValueError(f"{name} carries a '{key}' ({node}), which spatial windows on a video do not "
+                                     f"cut yet: remove {node} from {name} for video, or sample without the panorama "
+                                     f"patch (image panoramas take it)")
 
 
 def views_key(views: Views) -> tuple:
@@ -328,7 +364,14 @@ class WindowConditioning:
         return self.cached(("mask", id(entry), views_key(views), full, batch), make)
 
     def window_model_cond(self, name: str, value, entry: dict, batch: WindowBatch, piece):
-        if isinstance(value, comfy.conds.CONDNoiseShape) and torch.is_tensor(value.cond) and value.cond.ndim == 4:
+        if name in UNCUT_MODEL_CONDS:
+            raise ValueError(f"the conditioning holds {UNCUT_MODEL_CONDS[name]} ('{name}'), which the panorama "
+                             f"sampler cannot cut into windows yet: remove that node from the conditioning, or "
+                             f"sample without the panorama patch")
+        spatial = isinstance(value, comfy.conds.CONDNoiseShape) or (
+            name in SPATIAL_MODEL_CONDS and isinstance(value, comfy.conds.CONDRegular))
+        if spatial and torch.is_tensor(value.cond) and value.cond.ndim in (4, 5):
+            # (B, C, H, W), or (B, C, T, H, W): a video's frames ride along
             def make():
                 scale = aligned_scale(value.cond, batch.full, f"the conditioning '{name}'")
                 level = fit_batch(to_level(value.cond, batch, scale, "area"), batch.batch)

@@ -5,7 +5,10 @@ families: Flux (dev / schnell), Chroma, Chroma Radiance, SD3 / SD3.5,
 Qwen-Image, Lumina 2, HunyuanImage 2.1, HiDream, AuraFlow, PixArt Sigma,
 HunyuanDiT and OmniGen2, and those only newer ComfyUI has: Flux.2 (dev and
 Klein), Z-Image, Z-Image pixel space, LongCat-Image, Kandinsky 5 Image,
-Anima, ERNIE-Image and Krea 2 (``unavailable_reason(kind)`` says, e.g.
+Anima, ERNIE-Image and Krea 2, and the video families of ``VIDEO_KINDS``
+(Wan 2.1 text- and image-to-video, Wan 2.2 TI2V 5B: 5-D latents with
+frames, kept out of DIT_KINDS, whose tests sample images)
+(``unavailable_reason(kind)`` says, e.g.
 "Flux2 is not in ComfyUI 0.3.64", where the host lacks the class; the
 tests skip with it).  Each is ComfyUI's own diffusion-model class (``comfy.ldm.*``),
 saved as a bare diffusion-model file (the ``models/diffusion_models`` layout
@@ -99,6 +102,10 @@ DIT_KINDS: Tuple[str, ...] = (
     "flux2_dev", "flux2_klein", "z_image", "z_image_pixel", "longcat_image",
     "kandinsky5_image", "anima", "ernie_image", "krea2",
 )
+
+# Video families (spatial windows on video latents): kept out of DIT_KINDS, whose
+# tests sample images; registered and built by the same code.
+VIDEO_KINDS: Tuple[str, ...] = ("wan21", "wan21_i2v", "wan22_5b")
 
 # Same convention as tiny_models (its kinds and these never share a name).
 MARKER_PREFIX = "comfy_panorama_tiny."
@@ -216,6 +223,17 @@ def _mmdit(depth=2, qk_norm=None, x_block_self_attn_layers=()) -> dict:
     if qk_norm:
         cfg["qk_norm"] = qk_norm
     return cfg
+
+
+def _wan(in_dim=16, out_dim=16) -> dict:
+    # ComfyUI's WanModel; detection reads dim, ffn_dim, depth, in / out channels from the weights and sets
+    # num_heads = dim // 128 (0 for a 64-wide model) and takes text_dim at its default (umt5-xxl's 4096)
+    return dict(image_model="wan2.1", model_type="t2v", patch_size=(1, 2, 2), text_len=512, in_dim=in_dim, dim=64,
+                ffn_dim=128, freq_dim=256, text_dim=CONTEXT_DIM, out_dim=out_dim, num_heads=2, num_layers=2,
+                window_size=(-1, -1), qk_norm=True, cross_attn_norm=True, eps=1e-6)
+
+
+_WAN_REDUCED = dict(num_heads=2, text_dim=CONTEXT_DIM)
 
 
 def _geometry(pixels_per_latent, patch, latent_channels, native_px=1024, latent_dimensions=2,
@@ -380,6 +398,22 @@ SPECS: Dict[str, DiTSpec] = {
 }
 
 
+SPECS.update({
+    "wan21": DiTSpec(
+        "wan21", "WAN21_T2V", "WAN21", _wan(), _WAN_REDUCED, _geometry(8, 2, 16, native_px=832, latent_dimensions=3),
+        description="Wan 2.1 text-to-video (1x2x2 patches on the 8x Wan 2.1 latent, 5-D B,16,T,H,W), 2 blocks"),
+    "wan21_i2v": DiTSpec(
+        "wan21_i2v", "WAN21_T2V", "WAN21", _wan(in_dim=36), _WAN_REDUCED,
+        _geometry(8, 2, 16, native_px=832, latent_dimensions=3),
+        description="Wan image-to-video without CLIP vision (the Wan 2.2 A14B I2V layout: 16 latent + 4 mask + "
+                    "16 image channels in, concat_latent_image / concat_mask), 2 blocks"),
+    "wan22_5b": DiTSpec(
+        "wan22_5b", "WAN22_T2V", "WAN22", _wan(in_dim=48, out_dim=48), _WAN_REDUCED,
+        _geometry(16, 2, 48, native_px=1280, latent_dimensions=3),
+        description="Wan 2.2 TI2V 5B (48-channel latent at 16 px, 1x2x2 patches: 32 px tokens), 2 blocks"),
+})
+
+
 def marker_key(kind: str) -> str:
     return MARKER_PREFIX + kind
 
@@ -388,7 +422,7 @@ def _spec(kind: str) -> DiTSpec:
     try:
         return SPECS[kind]
     except KeyError:
-        raise ValueError(f"unknown tiny DiT kind {kind!r}; known: {', '.join(DIT_KINDS)}") from None
+        raise ValueError(f"unknown tiny DiT kind {kind!r}; known: {', '.join(DIT_KINDS + VIDEO_KINDS)}") from None
 
 
 def _resolve(value):
@@ -585,7 +619,7 @@ def register_test_configs() -> None:
     _comfy()
     import comfy.supported_models as sm
 
-    for kind in reversed(available_kinds()):
+    for kind in reversed(available_kinds(DIT_KINDS + VIDEO_KINDS)):
         cls = tiny_config_class(kind)
         if cls not in sm.models:
             sm.models.insert(0, cls)
@@ -868,6 +902,9 @@ def conditioning(kind: str, text: str = "", batch: int = 1, tokens: int = 8) -> 
     * z_image, z_image_pixel, omnigen2: + attention_mask (B, T) of ones.
     * kandinsky5_image: cond (B, T, 64) + pooled_output (B, 64) (the CLIP one).
     * krea2: cond (B, T, 2 * 32): two LLM layers' hidden states side by side.
+    * wan21, wan21_i2v, wan22_5b: cond (B, T, 64), umt5-xxl's place (real
+      4096 wide); image-to-video adds concat_latent_image / concat_mask
+      (WanImageToVideo's extras) to this by itself.
     * anima: cond (B, T, 1024) (Qwen3-0.6B hidden states) + t5xxl_ids (T,)
       and t5xxl_weights (T,), which Anima.extra_conds runs through the
       model's LLM adapter (batch 1: the ids carry no batch axis).
@@ -914,7 +951,7 @@ class PanoramaTestConditioning:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "kind": (list(DIT_KINDS), {"default": DIT_KINDS[0]}),
+            "kind": (list(DIT_KINDS + VIDEO_KINDS), {"default": DIT_KINDS[0]}),
             "text": ("STRING", {"default": "", "multiline": True}),
         }}
 
