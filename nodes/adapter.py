@@ -568,7 +568,7 @@ def size_for_window_batch(executor, model, noise_shape, conds, *args, **kwargs):
     not read (v0.14's force_full_load, force_offload...) pass through."""
     model_options = kwargs["model_options"] if "model_options" in kwargs else (args[0] if args else None)
     handler = (model_options or {}).get("context_handler")
-    if isinstance(handler, PanoramaContextHandler) and len(noise_shape) == 4:
+    if isinstance(handler, PanoramaContextHandler) and len(noise_shape) in (4, 5):  # images, videos (all frames)
         noise_shape = handler.window_batch_shape(noise_shape)
     return executor(model, noise_shape, conds, *args, **kwargs)
 

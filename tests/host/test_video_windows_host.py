@@ -163,6 +163,23 @@ def test_one_window_covering_the_video_is_the_plain_ksampler(family):
     torch.testing.assert_close(ours, plain, rtol=0, atol=0)
 
 
+def test_model_loading_is_sized_for_a_window_batch_of_all_frames(family):
+    """ComfyUI sizes model loading by the latent it is told (PREPARE_SAMPLING):
+    for a video, a batch of windows with every frame, not the whole video."""
+    import comfy.patcher_extension
+    kind, model, positive, negative = family
+    seen = []
+
+    def record(executor, model, noise_shape, conds, *args, **kwargs):
+        seen.append(list(noise_shape))
+        return executor(model, noise_shape, conds, *args, **kwargs)
+
+    ours = patched(model, window_plan(kind), view_batch_size=2)
+    ours.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, "test", record)
+    sample(ours, positive, negative, start_video(kind), steps=1)
+    assert seen == [[2, channels(kind), FRAMES, WINDOW, WINDOW]]
+
+
 @pytest.mark.parametrize("wrap", [False, True], ids=["straight", "wrap-around"])
 def test_multidiffusion_on_a_video_is_the_average_of_its_windows(wrap, family):
     """One step (the second of three) to sigma 0 gives the denoised
