@@ -92,6 +92,11 @@ def latent_size(workflow: dict, native: int) -> tuple[int, int]:
 
 
 def plan_of(workflow: dict, native: int, px: int = 8) -> WindowPlan:
+    shifted = widgets(workflow, "PanoramaShiftedWindows")
+    if shifted is not None:  # window_size, view_stride, shift, shift_seed, wrap_around, blend
+        window, stride, shift, seed, wrap, blend = shifted
+        return resolve_plan(WindowPlan(window // px or None, stride // px or None, 1, None, wrap, shift, seed,
+                                       blend=blend), native // px)
     window, stride, count, cross, wrap = widgets(workflow, "CrossSamplingScheduler")
     return resolve_plan(WindowPlan(window // px or None, stride // px or None, count, cross // px or None, wrap),
                         native // px)
@@ -241,6 +246,9 @@ DESCRIPTIONS = {
         "16 perspective views, zenith to nadir, turned every step", "2816x1408, 512 px views: 2.75 views high"]),
     "panorama_360_sphere_sdxl": ("360° through sphere views · SDXL", [
         "16 perspective views, zenith to nadir, turned every step", "4096x2048, 768 px views: 2.75 views high"]),
+    "fast_panorama_sdxl_lightning": ("Fast panorama · SDXL + Lightning 4-step LoRA", [
+        "1024x4096, 1024 px windows moved every step (step 2 outlined)",
+        "1/8 overlap, feathered · 4 steps, cfg 1, euler, sgm_uniform"]),
     "terrain_panorama": ("Terrain panorama · trained terrain model", [
         "128x1024 heightmap, 128 px windows, 2 groups, 4 lcm steps",
         "weights from pip: adaptive-terrain-diffusion"]),
@@ -281,7 +289,9 @@ def thumbnail(path: Path) -> Image.Image:
     if sphere is not None:
         draw_sphere_views(draw, sphere, (left, top), w, h)
     else:
-        draw_windows(draw, plan, width, height, (left, top, scale), steps=plan.cross_count, px=px)
+        # A shifted plan: step 0 filled, the moved grid of step 1 outlined (as a second Cross Sampling group).
+        steps = 2 if plan.shift != "none" else plan.cross_count
+        draw_windows(draw, plan, width, height, (left, top, scale), steps=steps, px=px)
     pad = widgets(workflow, "ImagePadForOutpaint")
     if pad is not None:
         # The photo: kept as it is; the rest of the canvas is generated around it.

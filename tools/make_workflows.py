@@ -31,6 +31,9 @@ QWEN_VAE = "qwen_image_vae.safetensors"
 QWEN_360_LORA = "qwen-360-diffusion-2512-int8-bf16-v2.safetensors"
 QWEN_LIGHTNING = ("Qwen-Image-2512-Lightning-4steps-V1.0-fp32.safetensors",
                   "https://huggingface.co/lightx2v/Qwen-Image-2512-Lightning/resolve/main/")
+# ByteDance's SDXL-Lightning (openrail++): the 4-step LoRA for SDXL base, run at 4 steps, cfg 1, euler, sgm_uniform.
+SDXL = "sd_xl_base_1.0.safetensors"
+SDXL_LIGHTNING_LORA = "sdxl_lightning_4step_lora.safetensors"
 NEGATIVE = "blurry, low quality, watermark, text, seams, frame, border"
 
 # Where each file the templates name is published (properties.models: ComfyUI's
@@ -58,6 +61,7 @@ MODELS = {
     QWEN_TEXT: ("text_encoders", QWEN + "text_encoders/" + QWEN_TEXT),
     QWEN_VAE: ("vae", QWEN + "vae/" + QWEN_VAE),
     QWEN_360_LORA: ("loras", "https://huggingface.co/ProGamerGov/qwen-360-diffusion/resolve/main/" + QWEN_360_LORA),
+    SDXL_LIGHTNING_LORA: ("loras", "https://huggingface.co/ByteDance/SDXL-Lightning/resolve/main/" + SDXL_LIGHTNING_LORA),
 }
 
 
@@ -110,16 +114,22 @@ def panorama_graph(ckpt, prompt, width, height, sampler_widgets, plan_widgets, n
 
 def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sampler_widgets, note,
                          plan_widgets=(0, 0, 2, 0, False), multiscale=None, x=1240, equirect=False, vae=None,
-                         prefix="panorama", sphere=False):
+                         prefix="panorama", sphere=False, shifted=False):
     """The common tail: the latent, window plan (and layout guidance, MSD),
     the sampler fed the given conditioning, decode, save; the note under the
     plan.  ``equirect``: a 2:1 360-degree latent (``height`` px high, 0 = the
     model's size), decoded seamlessly and saved for (and shown in) the 360
     viewer; ``sphere``: the plan is Panorama Windows (Sphere) with
-    ``plan_widgets``.  The model is ``ckpt_node``'s first output, the VAE its
-    third unless ``vae`` (node, slot)."""
+    ``plan_widgets``; ``shifted``: Panorama Windows (Shifted, SpotDiffusion).
+    The model is ``ckpt_node``'s first output, the VAE its third unless
+    ``vae`` (node, slot)."""
     latent = panorama_latent(g, width, height, equirect)
-    plan = sphere_windows(g, plan_widgets) if sphere else scheduler(g, plan_widgets)
+    if sphere:
+        plan = sphere_windows(g, plan_widgets)
+    elif shifted:
+        plan = shifted_windows(g, plan_widgets)
+    else:
+        plan = scheduler(g, plan_widgets)
     inputs = [("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
               ("latent_image", "LATENT"), ("windows", "PANORAMA_WINDOWS")]
     if multiscale is not None:
@@ -154,6 +164,12 @@ def panorama_latent(g, width, height, equirect=False):
 def scheduler(g, plan_widgets):
     return g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(plan_widgets),
                   pos=(0, 540), size=(360, 180))
+
+
+def shifted_windows(g, widgets):
+    # window_size, view_stride, shift, shift_seed, wrap_around, blend
+    return g.node("PanoramaShiftedWindows", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(widgets),
+                  pos=(0, 540), size=(360, 200))
 
 
 def sphere_windows(g, widgets):
@@ -452,6 +468,37 @@ def lora_360_graph():
         [2048, 0, 1, 0, True], x=800, equirect=True, vae=(vae, 0), prefix="panorama360/flux_lora")
     next(n for n in g.nodes if n["type"] == "Panorama360Latent")["widgets_values"] = [1024, 1]
     return g
+
+
+def fast_panorama_graph():
+    """A few-step model (SDXL base + ByteDance's SDXL-Lightning 4-step LoRA)
+    in shifted windows with a small feathered overlap, moved every step:
+    4 steps, cfg 1, euler, sgm_uniform, MultiDiffusion's merge."""
+    g = Graph()
+    ckpt = checkpoint(g, SDXL)
+    positive, negative = prompts(g, ckpt, "a panoramic photo of a tropical beach with palm trees and turquoise "
+                                          "water, golden hour, highly detailed")
+    # lora_name, strength_model
+    lora = g.node("LoraLoaderModelOnly", inputs=[("model", "MODEL")], outputs=[("MODEL", "MODEL")],
+                  widgets=[SDXL_LIGHTNING_LORA, 1.0], pos=(360, 420), size=(400, 82),
+                  title="SDXL-Lightning 4-step LoRA", models=[SDXL_LIGHTNING_LORA])
+    g.connect(ckpt, 0, lora, "model")
+    return conditioned_panorama(
+        g, lora, (positive, 0), (negative, 0), 4096, 1024,
+        twin_sampler(steps=4, cfg=1.0, mode="multidiffusion", scheduler="sgm_uniform"),
+        "## Fast panorama (SDXL + SDXL-Lightning 4-step LoRA, 1024x4096)\n\nFiles: sd_xl_base_1.0 in "
+        "models/checkpoints, ByteDance's SDXL-Lightning 4-step LoRA (sdxl_lightning_4step_lora) in models/loras; "
+        "the frontend offers both downloads.\n\nFew-step models (Lightning, Turbo, LCM) leave the windows little "
+        "time to agree: on a fixed grid, where a window ends at step 1 still shows at step 4, and MultiDiffusion "
+        "needs four or more windows over every pixel to hide its block borders. Panorama Windows (Shifted, "
+        "SpotDiffusion) moves the grid by a new offset every step (`golden`), so no pixel stays on a window "
+        "edge, and a small overlap (`view_stride` 896 of 1024 px windows: 1/8 of the window) blended "
+        "`feathered` fades each window out into the next. That gives MultiDiffusion-like seams at about a "
+        "quarter of its window evaluations in 2-D: see README, Performance: Seamless at few steps.\n\n"
+        "SDXL-Lightning's own settings: 4 steps, cfg 1 (the negative prompt is not run), euler, sgm_uniform, "
+        "LoRA strength 1; KSampler (Panorama) in `multidiffusion` mode merges the windows by the feathered "
+        "mean. For the 2-step or 8-step LoRA, pick it and set steps to match.",
+        [1024, 896, "golden", 0, False, "feathered"], x=800, vae=(ckpt, 2), prefix="panorama/fast", shifted=True)
 
 
 def dit_loaders(g, unet_name, clip_widgets, vae_name, clip_type="CLIPLoader"):
@@ -870,6 +917,7 @@ def main():
     sphere_dit_graph().save("panorama_360_sphere_flux.json")
     upscale_graph().save("upscale_panorama_sd15.json")
     terrain_graph().save("terrain_panorama.json")
+    fast_panorama_graph().save("fast_panorama_sdxl_lightning.json")
 
 
 if __name__ == "__main__":

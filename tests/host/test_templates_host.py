@@ -24,6 +24,10 @@ through ComfyUI's executor with its own checks (models shrunk as there):
 * photo_to_360_sphere_sd15: a photo placed on the sphere (Place Photo in
   360° Panorama), only the rest sampled through sphere views (Set Latent
   Noise Mask): the photo's area of the latent is kept, the rest generated.
+* fast_panorama_sdxl_lightning: SDXL + SDXL-Lightning's 4-step LoRA in
+  shifted windows with a 1/8 feathered overlap: the template's few-step
+  settings, then the graph on the tiny SDXL with a tiny LoRA on some of its
+  linear and conv layers, which ComfyUI's LoRA loader must apply.
 * terrain_panorama: the trained terrain model (no VAE, no checkpoint file:
   weights from the installed PyPI package adaptive-terrain-diffusion, skipped
   where it is not installed), its sampler settings as the template has them.
@@ -46,7 +50,8 @@ TEMPLATES = harness.REPO_ROOT / "example_workflows"
 # test_panorama_host.test_example_workflow_executes leaves these to this file.
 TESTED_HERE = ("panorama_360_lora_flux", "photo_extension_sd15", "upscale_panorama_sd15", "terrain_panorama",
                "panorama_360_sphere_sd15", "panorama_360_sphere_sdxl", "photo_to_360_sphere_sd15",
-               "panorama_360_qwen_2512", "photo_to_360_qwen_edit", "panorama_360_sphere_flux")
+               "panorama_360_qwen_2512", "photo_to_360_qwen_edit", "panorama_360_sphere_flux",
+               "fast_panorama_sdxl_lightning")
 SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
 # The tiny Flux's layers the test LoRA changes (its weights, as ComfyUI names them without "diffusion_model.").
 LORA_LAYERS = ("double_blocks.0.img_attn.qkv", "double_blocks.0.txt_mlp.0", "single_blocks.0.linear1",
@@ -54,6 +59,10 @@ LORA_LAYERS = ("double_blocks.0.img_attn.qkv", "double_blocks.0.txt_mlp.0", "sin
 # The Qwen 360 templates' steps in the tests (the templates have 50 and 40).
 QWEN_STEPS = 8
 QWEN_LORA_LAYERS = ("transformer_blocks.0.attn.to_q", "transformer_blocks.1.img_mlp.net.2", "proj_out")
+# The tiny SDXL UNet's layers the test Lightning LoRA changes: convs (the input conv, a resblock's, the output conv)
+# and linears (cross- and self-attention).
+SDXL_LORA_LAYERS = ("input_blocks.0.0", "input_blocks.5.1.transformer_blocks.0.attn2.to_k",
+                    "middle_block.1.transformer_blocks.0.attn1.to_q", "output_blocks.0.0.in_layers.2", "out.2")
 
 
 def template(stem: str) -> dict:
@@ -91,18 +100,23 @@ def test_the_templates_tested_here_exist():
     assert all((TEMPLATES / f"{stem}.json").exists() for stem in TESTED_HERE)
 
 
-def write_tiny_lora(dit_file: str, layers, directory, name: str) -> str:
-    """A rank-2 LoRA for some of a tiny DiT's layers, in the plain
-    "diffusion_model.<layer>.lora_up / lora_down" format, in a ``loras`` folder."""
+def write_tiny_lora(model_file: str, layers, directory, name: str, folder: str = "diffusion_models",
+                    prefix: str = "") -> str:
+    """A rank-2 LoRA for some of a tiny model's layers (``prefix`` + layer in
+    ``model_file``, a file of the models ``folder``), in the plain
+    "diffusion_model.<layer>.lora_up / lora_down" format, in a ``loras``
+    folder.  A conv layer gets a conv down (rank, in, kh, kw) and a 1x1 up."""
     import folder_paths
     from safetensors.torch import load_file, save_file
-    weights = load_file(folder_paths.get_full_path_or_raise("diffusion_models", dit_file))
+    weights = load_file(folder_paths.get_full_path_or_raise(folder, model_file))
     generator = torch.Generator().manual_seed(0)
     lora = {}
     for layer in layers:
-        out_features, in_features = weights[f"{layer}.weight"].shape
-        lora[f"diffusion_model.{layer}.lora_up.weight"] = torch.randn(out_features, 2, generator=generator) * 0.1
-        lora[f"diffusion_model.{layer}.lora_down.weight"] = torch.randn(2, in_features, generator=generator) * 0.1
+        out_features, in_features, *kernel = weights[f"{prefix}{layer}.weight"].shape
+        ones = [1] * len(kernel)
+        lora[f"diffusion_model.{layer}.lora_up.weight"] = torch.randn(out_features, 2, *ones, generator=generator) * 0.1
+        lora[f"diffusion_model.{layer}.lora_down.weight"] = torch.randn(2, in_features, *kernel,
+                                                                        generator=generator) * 0.1
         lora[f"diffusion_model.{layer}.alpha"] = torch.tensor(2.0)
     save_file({k: v.contiguous().half() for k, v in lora.items()}, str(directory / name))
     harness.add_checkpoint_folder(directory, "loras")
@@ -119,6 +133,58 @@ def tiny_flux_lora(dit_files, tmp_path_factory):
 def tiny_qwen_lora(dit_files, tmp_path_factory):
     return write_tiny_lora(dit_files["qwen_image"], QWEN_LORA_LAYERS, tmp_path_factory.mktemp("loras"),
                            "tiny_qwen_360_lora.safetensors")
+
+
+@pytest.fixture(scope="module")
+def tiny_lightning_lora(tiny_checkpoints, tmp_path_factory):
+    return write_tiny_lora(tiny_checkpoints["sdxl"], SDXL_LORA_LAYERS, tmp_path_factory.mktemp("loras"),
+                           "tiny_sdxl_lightning_lora.safetensors", folder="checkpoints", prefix="model.diffusion_model.")
+
+
+def test_fast_panorama_template(comfy, tiny_checkpoints, tiny_lightning_lora):
+    """SDXL + SDXL-Lightning 4-step LoRA in shifted windows: the template's
+    settings (SDXL-Lightning's 4 steps, cfg 1, euler, sgm_uniform; 1024 px
+    windows moved every step, golden, a 1/8 feathered overlap, MultiDiffusion's
+    merge), then the graph as it is but small (tiny SDXL + a tiny LoRA,
+    128x512 px, 128 px windows at stride 112): the LoRA applied on every
+    layer it names, a finite picture of the panorama's size, progress shown."""
+    workflow = template("fast_panorama_sdxl_lightning")
+    assert widgets(workflow, "CheckpointLoaderSimple") == ["sd_xl_base_1.0.safetensors"]
+    assert widgets(workflow, "LoraLoaderModelOnly") == ["sdxl_lightning_4step_lora.safetensors", 1.0]
+    assert widgets(workflow, "PanoramaLatent") == [4096, 1024, 1]
+    # seed, control, steps, cfg, sampler, scheduler, denoise, mode, ...
+    assert widgets(workflow, "TwinCropFusionSampler")[2:8] == [4, 1.0, "euler", "sgm_uniform", 1.0, "multidiffusion"]
+    window, stride, shift, _, wrap, blend = widgets(workflow, "PanoramaShiftedWindows")
+    assert (window, shift, wrap, blend) == (1024, "golden", False, "feathered")
+    assert stride == window * 7 // 8
+    prompt, ids = to_prompt(workflow, {
+        "CheckpointLoaderSimple": {"ckpt_name": tiny_checkpoints["sdxl"]},
+        "LoraLoaderModelOnly": {"lora_name": tiny_lightning_lora},
+        "PanoramaLatent": {"width": 512, "height": 128},
+        "PanoramaShiftedWindows": {"window_size": 128, "view_stride": 112},
+    })
+    lora, plan, latent = ids["LoraLoaderModelOnly"], ids["PanoramaShiftedWindows"], ids["PanoramaLatent"]
+    sampler, decode, save = ids["TwinCropFusionSampler"], ids["VAEDecode"], ids["SaveImage"]
+    # The LoRA's model feeds the sampler and the latent node; the checkpoint's VAE decodes.
+    assert prompt[sampler]["inputs"]["model"] == prompt[latent]["inputs"]["model"] == [lora, 0]
+    assert prompt[lora]["inputs"]["model"] == [ids["CheckpointLoaderSimple"], 0]
+    assert prompt[sampler]["inputs"]["windows"] == [plan, 0]
+    assert prompt[sampler]["inputs"]["steps"] == 4  # the template's own steps, not overridden
+    with harness._captured_logs() as logs:
+        result = harness.run_prompt(prompt, outputs=[lora, plan, sampler, decode, save])
+    assert result.success, result.errors
+    assert not [line for line in logs if "lora key not loaded" in line], logs
+    patched = set(result.output(lora).patches)
+    assert {f"diffusion_model.{layer}.weight" for layer in SDXL_LORA_LAYERS} <= patched, sorted(patched)
+    settings = result.output(plan)
+    assert (settings.window, settings.stride, settings.shift, settings.blend) == (128, 112, "golden", "feathered")
+    samples = result.output(sampler)["samples"]
+    assert samples.shape == (1, 4, 16, 64) and torch.isfinite(samples).all() and samples.std() > 0
+    image = result.output(decode)
+    assert image.shape == (1, 128, 512, 3) and torch.isfinite(image).all()
+    assert result.ui[save]["images"][0]["filename"].startswith("fast")
+    progress = result.events_named("progress")
+    assert progress and max(p["max"] for p in progress) == 4, progress
 
 
 def test_360_lora_template_runs_one_wrapping_window(comfy, dit_files, tiny_flux_lora):
