@@ -38,8 +38,9 @@ class Panorama360Latent(io.ComfyNode):
             category=CATEGORY,
             search_aliases=[*SEARCH, "empty latent", "2:1"],
             description=("An empty latent for a full 360x180-degree (equirectangular, 2:1) panorama at the model's "
-                         "size. Sample it with Panorama Windows (Cross Sampling) set to wrap_around, decode it "
-                         "with VAE Decode (360 seamless) and look at it in Preview / Save 360 Panorama."),
+                         "size. Sample it with Panorama Windows (Cross Sampling) set to wrap_around, or with Panorama "
+                         "Windows (Sphere) for a zenith and nadir that any model draws right, decode it with VAE "
+                         "Decode (360 seamless) and look at it in Preview / Save 360 Panorama."),
             inputs=[
                 io.Model.Input("model", tooltip=("The model the panorama is for: sets the channel count and, for "
                                                  "height 0, the size.")),
@@ -66,10 +67,13 @@ class Panorama360Latent(io.ComfyNode):
 
 def check_decode_input(latent, vae) -> None:
     """Refuses a latent this VAE cannot decode, naming the input and the fix."""
-    # Qwen-Image's latent is one video frame (batch, channels, 1, height, width), which its VAE (Wan 2.1) decodes.
-    if not (latent.ndim == 4 or (latent.ndim == 5 and latent.shape[2] == 1)):
+    # Qwen-Image's latent is one video frame (batch, channels, 1, height, width), which its VAE (Wan 2.1) decodes;
+    # a video VAE (ComfyUI's latent_dim 3: Wan, Hunyuan, LTX) decodes every frame, an image VAE only the first.
+    video_vae = getattr(vae, "latent_dim", 2) == 3
+    if not (latent.ndim == 4 or (latent.ndim == 5 and (latent.shape[2] == 1 or video_vae))):
         raise ValueError(f"samples has shape {tuple(latent.shape)}: VAE Decode (360 seamless) takes image latents "
-                         f"(batch, channels, height, width); connect the latent of an image model's sampler")
+                         f"(batch, channels, height, width), or video latents (batch, channels, frames, height, "
+                         f"width) with the video model's own VAE; connect the VAE of the model that sampled it")
     channels = getattr(vae, "latent_channels", None)
     if isinstance(channels, int) and latent.shape[1] != channels:
         raise ValueError(f"samples has {latent.shape[1]} channels but this VAE takes {channels}: the latent comes "

@@ -126,6 +126,53 @@ def views_of(model, plan, width=WIDTH, step=0):
     return plan_views(latent_plan(plan, harness.pack_module("nodes.adapter").latent_grid(model)), HEIGHT, width, step)
 
 
+@pytest.fixture(scope="module")
+def wan_vae(comfy, checkpoint_dir):
+    import nodes
+    folder = checkpoint_dir / "vae"
+    folder.mkdir(exist_ok=True)
+    name = tiny_dits.ensure_wan_vae(folder)
+    harness.add_checkpoint_folder(folder, "vae")
+    with torch.inference_mode():
+        return nodes.VAELoader().load_vae(name)[0]
+
+
+def test_the_seamless_decode_closes_the_wrap_column_of_every_frame(wan_vae):
+    """VAE Decode (360 seamless) on a 360 video with the Wan 2.1 VAE: every
+    decoded frame's wrap column steps like its inner columns, where a plain
+    VAE Decode (zero padding at both ends) leaves a seam in each frame."""
+    from fusion.wrap import seam_ratio
+    generator = torch.Generator().manual_seed(5)
+    # smooth around the circle, so the latent itself has no seam to hide
+    angle = torch.arange(24) / 24 * 2 * torch.pi
+    waves = torch.randn(1, 16, 2, 8, 3, generator=generator)
+    latent = (waves[..., :1] * torch.sin(angle) + waves[..., 1:2] * torch.cos(2 * angle) + waves[..., 2:]) / 2
+    seamless = harness.call_node("PanoramaSeamlessDecode", {"samples": latent}, wan_vae, 64)[0]
+    with torch.inference_mode():
+        plain = wan_vae.decode(latent)
+    plain = plain.reshape(-1, *plain.shape[-3:])
+    frames = plain.shape[0]
+    assert frames == 5 and seamless.shape == plain.shape == (5, 64, 192, 3)  # 1 + 4 (T - 1) frames
+    ours = [seam_ratio(frame.permute(2, 0, 1), dim=2) for frame in seamless]
+    theirs = [seam_ratio(frame.permute(2, 0, 1), dim=2) for frame in plain]
+    print(f"wrap seam per frame (seam step / median inner step): seamless {[round(r, 2) for r in ours]}, "
+          f"plain VAE Decode {[round(r, 2) for r in theirs]}")
+    assert max(ours) < 1.5, ours
+    assert min(theirs) > max(ours), (ours, theirs)
+
+
+def test_an_image_vae_given_a_video_is_refused_by_the_seamless_decode(comfy, checkpoint_dir):
+    import nodes
+    folder = checkpoint_dir / "vae"
+    folder.mkdir(exist_ok=True)
+    name = tiny_dits.ensure_flux_vae(folder)
+    harness.add_checkpoint_folder(folder, "vae")
+    with torch.inference_mode():
+        vae = nodes.VAELoader().load_vae(name)[0]
+    with pytest.raises(ValueError, match="video model's own VAE"):
+        harness.call_node("PanoramaSeamlessDecode", {"samples": torch.zeros(1, 16, 3, 8, 24)}, vae, 64)
+
+
 # -- equalities ------------------------------------------------------------------------------------------------
 
 def test_the_window_plan_is_read_from_the_model(family):
