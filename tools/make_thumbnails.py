@@ -24,9 +24,10 @@ from fusion.windows import WindowPlan, plan_views, resolve_plan  # noqa: E402
 OUT = REPO / "example_workflows"
 SIZE = (640, 400)
 GROUP_COLOURS = [(255, 214, 90), (90, 200, 255), (255, 120, 200), (150, 255, 150)]
-NATIVE_PX = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd35": 1024, "qwen": 1024, "terrain": 128}
-# Pixels per latent pixel: 8 for the VAE models, 1 for the terrain model (its latent is its pixels).
-LATENT_PX = {"terrain": 1}
+NATIVE_PX = {"sd15": 512, "sdxl": 1024, "flux": 1024, "sd35": 1024, "qwen": 1024, "terrain": 128, "wan22": 1280}
+# Pixels per latent pixel: 8 for the VAE models, 16 for Wan 2.2 5B's VAE, 1 for the terrain model (its latent is
+# its pixels).
+LATENT_PX = {"terrain": 1, "wan22": 16}
 
 
 def landscape(width: int, height: int, seed: int) -> Image.Image:
@@ -73,6 +74,9 @@ def widgets(workflow: dict, type_: str):
 
 
 def latent_size(workflow: dict, native: int) -> tuple[int, int]:
+    video = widgets(workflow, "Wan22ImageToVideoLatent")
+    if video is not None:  # width, height, length, batch_size
+        return video[0], video[1]
     if widgets(workflow, "Panorama360Latent") is not None:
         height = widgets(workflow, "Panorama360Latent")[0] or native
         return 2 * height, height
@@ -249,6 +253,12 @@ DESCRIPTIONS = {
     "fast_panorama_sdxl_lightning": ("Fast panorama · SDXL + Lightning 4-step LoRA", [
         "1024x4096, 1024 px windows moved every step (step 2 outlined)",
         "1/8 overlap, feathered · 4 steps, cfg 1, euler, sgm_uniform"]),
+    "wide_video_wan22_5b": ("Wide video · Wan 2.2 TI2V 5B", [
+        "2560x704, 121 frames: 1280x704 windows of all frames", "stride 640, 2 groups, Crop Fusion (model patch)"]),
+    "panorama_360_video_wan22_5b": ("360° video · Wan 2.2 TI2V 5B", [
+        "1408x704, 121 frames: 2 windows of 1280x704 around the circle", "wrap-around, seamless decode in every frame"]),
+    "photo_to_wide_video_wan22_5b": ("Wide photo to wide video · Wan 2.2 TI2V 5B", [
+        "your wide photo is the first frame, 2560x704", "1280x704 windows of all frames move it"]),
     "terrain_panorama": ("Terrain panorama · trained terrain model", [
         "128x1024 heightmap, 128 px windows, 2 groups, 4 lcm steps",
         "weights from pip: adaptive-terrain-diffusion"]),
@@ -327,6 +337,14 @@ def thumbnail(path: Path) -> Image.Image:
         inset = canvas.crop((left, top, left + w, top + h)).resize((w // 4, h // 4))
         canvas.paste(inset, (left + w - w // 4 - 6, top + 6))
         draw.rectangle([left + w - w // 4 - 6, top + 6, left + w - 6, top + 6 + h // 4], outline=(255, 255, 255))
+    if widgets(workflow, "Wan22ImageToVideoLatent") is not None:
+        # A film strip: sprocket holes above and below the picture (every window is a video of all frames).
+        for y in (top - 12, top + h + 14):
+            for x in range(left + 6, left + w - 6, 22):
+                draw.rectangle([x, y, x + 10, y + 6], fill=(230, 230, 230))
+        if widgets(workflow, "LoadImage") is not None:
+            draw.rectangle([left + 2, top + 2, left + w - 2, top + h - 2], outline=(255, 255, 255), width=4)
+            draw.text((left + 10, top + 8), "your wide photo = frame 1", fill=(255, 255, 255), font=fonts()[1])
     title, lines = DESCRIPTIONS.get(path.stem, (path.stem, []))
     font, small = fonts()
     caption(draw, title, lines, font, small)

@@ -35,6 +35,16 @@ QWEN_LIGHTNING = ("Qwen-Image-2512-Lightning-4steps-V1.0-fp32.safetensors",
 SDXL = "sd_xl_base_1.0.safetensors"
 SDXL_LIGHTNING_LORA = "sdxl_lightning_4step_lora.safetensors"
 NEGATIVE = "blurry, low quality, watermark, text, seams, frame, border"
+# Wan 2.2 TI2V 5B as ComfyUI's own template "Wan 2.2 5B: text / image to video" (video_wan2_2_5B_ti2v in
+# Comfy-Org/workflow_templates) loads it: UNETLoader, CLIPLoader (umt5-xxl, type wan), the Wan 2.2 VAE; shift 8,
+# 20 steps, cfg 5, uni_pc, simple; 1280x704, 121 frames at 24 fps.
+WAN22 = "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files/"
+WAN21 = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/"
+WAN22_5B = "wan2.2_ti2v_5B_fp16.safetensors"
+WAN_TEXT = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+WAN22_VAE = "wan2.2_vae.safetensors"
+WAN_NEGATIVE = ("static, frozen, blurry, low quality, jpeg artifacts, watermark, subtitles, text, seams, split "
+                "screen, deformed, extra limbs")
 
 # Where each file the templates name is published (properties.models: ComfyUI's
 # frontend offers these downloads when a file is missing).
@@ -62,6 +72,9 @@ MODELS = {
     QWEN_VAE: ("vae", QWEN + "vae/" + QWEN_VAE),
     QWEN_360_LORA: ("loras", "https://huggingface.co/ProGamerGov/qwen-360-diffusion/resolve/main/" + QWEN_360_LORA),
     SDXL_LIGHTNING_LORA: ("loras", "https://huggingface.co/ByteDance/SDXL-Lightning/resolve/main/" + SDXL_LIGHTNING_LORA),
+    WAN22_5B: ("diffusion_models", WAN22 + "diffusion_models/" + WAN22_5B),
+    WAN_TEXT: ("text_encoders", WAN21 + "text_encoders/" + WAN_TEXT),
+    WAN22_VAE: ("vae", WAN22 + "vae/" + WAN22_VAE),
 }
 
 
@@ -841,6 +854,109 @@ def terrain_graph():
     return g
 
 
+def wan22_video_graph(width, height, prompt, plan_widgets, note, prefix, photo=None, equirect=False):
+    """Wan 2.2 TI2V 5B as ComfyUI's template runs it (loaders, shift 8,
+    Wan22ImageToVideoLatent, KSampler: 20 steps, cfg 5, uni_pc, simple,
+    VAE Decode; saved at 24 fps by Save WEBM), with the latent made at
+    ``width`` x ``height`` and the model patched by the pack: Sample as
+    Panorama (model patch) with Panorama Windows (Cross Sampling)
+    ``plan_widgets``.  ``photo``: a Load Image file name, the start image;
+    ``equirect``: VAE Decode (360 seamless) in place of VAE Decode."""
+    g = Graph()
+    unet, clip, vae = dit_loaders(g, WAN22_5B, [WAN_TEXT, "wan", "default"], WAN22_VAE)
+    positive, negative = (text(g, clip, prompt, (360, 0), "Positive prompt", slot=0),
+                          text(g, clip, WAN_NEGATIVE, (360, 200), "Negative prompt", slot=0))
+    shift = g.node("ModelSamplingSD3", inputs=[("model", "MODEL")], outputs=[("MODEL", "MODEL")], widgets=[8.0],
+                   pos=(0, 310), size=(320, 60))
+    g.connect(unet, 0, shift, "model")
+    plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(plan_widgets),
+                  pos=(0, 430), size=(320, 180))
+    # mode, lam, tau, view_batch_size: one window of all frames at a time (a whole 1280x704 video each)
+    patch = g.node("TwinDiffusionModel", inputs=[("model", "MODEL"), ("windows", "PANORAMA_WINDOWS")],
+                   outputs=[("MODEL", "MODEL")], widgets=["twindiffusion", 1.0, 0.5, 1], pos=(0, 670),
+                   size=(320, 200))
+    g.connect(shift, 0, patch, "model")
+    g.connect(plan, 0, patch, "windows")
+    # width, height, length, batch_size
+    latent = g.node("Wan22ImageToVideoLatent", inputs=[("vae", "VAE"), ("start_image", "IMAGE")],
+                    outputs=[("LATENT", "LATENT")], widgets=[width, height, 121, 1], pos=(360, 530), size=(400, 150))
+    g.connect(vae, 0, latent, "vae")
+    if photo is not None:
+        image = g.node("LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=[photo, "image"],
+                       pos=(360, 740), size=(400, 360), title="Your wide photo (the first frame)")
+        g.connect(image, 0, latent, "start_image")
+    # seed, control_after_generate, steps, cfg, sampler_name, scheduler, denoise
+    sampler = g.node("KSampler", inputs=[("model", "MODEL"), ("positive", "CONDITIONING"),
+                                         ("negative", "CONDITIONING"), ("latent_image", "LATENT")],
+                     outputs=[("LATENT", "LATENT")], widgets=[42, "fixed", 20, 5.0, "uni_pc", "simple", 1.0],
+                     pos=(800, 0), size=(320, 270))
+    for node, name in ((patch, "model"), (positive, "positive"), (negative, "negative"), (latent, "latent_image")):
+        g.connect(node, 0, sampler, name)
+    if equirect:
+        # wrap_padding, tile_size (0 = whole), overlap
+        decode = g.node("PanoramaSeamlessDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")],
+                        outputs=[("IMAGE", "IMAGE")], widgets=[64, 0, 64], pos=(1160, 0), size=(320, 160))
+    else:
+        decode = g.node("VAEDecode", inputs=[("samples", "LATENT"), ("vae", "VAE")], outputs=[("IMAGE", "IMAGE")],
+                        pos=(1160, 0), size=(320, 50))
+    g.connect(sampler, 0, decode, "samples")
+    g.connect(vae, 0, decode, "vae")
+    # filename_prefix, codec, fps, crf: Save WEBM, whose widgets are the same on every ComfyUI this pack supports
+    # (Save Video's format / codec widgets changed shape between versions)
+    save = g.node("SaveWEBM", inputs=[("images", "IMAGE")], widgets=[prefix, "vp9", 24.0, 32.0], pos=(1160, 220),
+                  size=(900, 560))
+    g.connect(decode, 0, save, "images")
+    g.note(note, pos=(800, 940 if photo is None else 1160))
+    return g
+
+
+WAN22_FILES = ("Files, as ComfyUI's Wan 2.2 5B template has them: wan2.2_ti2v_5B_fp16 in models/diffusion_models, "
+               "umt5_xxl_fp8_e4m3fn_scaled in models/text_encoders, wan2.2_vae in models/vae. Its settings too: "
+               "shift 8, 20 steps, cfg 5, uni_pc, simple, 121 frames at 24 fps.")
+
+
+def wide_video_graph():
+    return wan22_video_graph(
+        2560, 704, "a wide cinematic shot of a coastal town at sunset, waves rolling onto the beach, people walking "
+                   "along the promenade, seagulls, warm light, slow pan", [1280, 640, 2, 0, False],
+        "## Wide video (Wan 2.2 TI2V 5B, 2560x704, 121 frames)\n\n" + WAN22_FILES + "\n\nWan 2.2 5B is trained "
+        "at 1280x704. Wan22ImageToVideoLatent makes the latent 2560 px wide; Sample as Panorama (model patch) "
+        "makes ComfyUI's KSampler sample it as windows of 1280x704, every window a whole 121-frame video: view "
+        "stride 640, so 3 windows (a half overlap each), two groups interleaved (Cross Sampling, c = 2), "
+        "TwinDiffusion's Crop Fusion. About 3x the time of one 1280x704 video; memory follows one window "
+        "(view_batch_size 1).\n\nMore windows, smoother joins: lower view_stride. A start frame: see "
+        "photo_to_wide_video_wan22_5b.", "video/wide")
+
+
+def video_360_graph():
+    return wan22_video_graph(
+        1408, 704, "a 360 degree view from the middle of a busy market square, stalls with fruit and flowers, "
+                   "people walking past, fountain, old houses all around, afternoon sun", [1280, 704, 1, 0, True],
+        "## 360 video (Wan 2.2 TI2V 5B, 1408x704, 121 frames)\n\n" + WAN22_FILES + "\n\nA 360 video is 2:1 "
+        "(360 by 180 degrees). 1408x704: the model's native 704 px height and windows of its native 1280x704 "
+        "shape; `wrap_around` makes the width a circle, and view_stride 704 places 2 windows half the circle "
+        "apart, each seeing about 327 of the 360 degrees, so every direction, the seam too, is sampled inside a "
+        "window. VAE Decode (360 seamless) decodes every frame across the seam. (2816x1408 would be two rows "
+        "of windows; 960x480 with Wan 2.1's 832x480 windows works the same way.)\n\nSpherical metadata: Save "
+        "WEBM writes a plain video, and the pack's Save 360 Panorama writes photo-sphere metadata for pictures "
+        "only, not the spherical-video boxes. For YouTube, VR players and phones, convert the WebM to MP4 (e.g. "
+        "`ffmpeg -i in.webm -c:v libx264 -pix_fmt yuv420p in.mp4`) and add them with Google's Spatial Media "
+        "Metadata Injector (github.com/google/spatial-media): `python spatialmedia -i in.mp4 out.mp4`.",
+        "video/360", equirect=True)
+
+
+def photo_to_wide_video_graph():
+    return wan22_video_graph(
+        2560, 704, "the scene comes to life: waves rolling in, clouds drifting, leaves moving in the wind, people "
+                   "walking, slow steady camera", [1280, 640, 2, 0, False],
+        "## Wide photo to wide video (Wan 2.2 TI2V 5B, 2560x704, 121 frames)\n\n" + WAN22_FILES + "\n\nLoad "
+        "a wide photo (about 32:9, e.g. a phone panorama); Wan22ImageToVideoLatent scales and centre-crops it to "
+        "2560x704, encodes it as the first frame and keeps it (a noise mask), and the model patch samples the "
+        "rest in 1280x704 windows of all frames: each window starts from its part of the photo, so the whole "
+        "wide picture moves. Windows and cost as in wide_video_wan22_5b. Describe the motion in the prompt.",
+        "video/photo_wide", photo="wide_photo.png")
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     # window_size, view_stride, cross_count, cross_stride, wrap_around (0 = model default)
@@ -918,6 +1034,9 @@ def main():
     upscale_graph().save("upscale_panorama_sd15.json")
     terrain_graph().save("terrain_panorama.json")
     fast_panorama_graph().save("fast_panorama_sdxl_lightning.json")
+    wide_video_graph().save("wide_video_wan22_5b.json")
+    video_360_graph().save("panorama_360_video_wan22_5b.json")
+    photo_to_wide_video_graph().save("photo_to_wide_video_wan22_5b.json")
 
 
 if __name__ == "__main__":

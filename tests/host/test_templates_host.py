@@ -28,6 +28,14 @@ through ComfyUI's executor with its own checks (models shrunk as there):
   shifted windows with a 1/8 feathered overlap: the template's few-step
   settings, then the graph on the tiny SDXL with a tiny LoRA on some of its
   linear and conv layers, which ComfyUI's LoRA loader must apply.
+* wide_video_wan22_5b / panorama_360_video_wan22_5b / photo_to_wide_video_wan22_5b:
+  Wan 2.2 TI2V 5B as ComfyUI's own template runs it (shift 8, 20 steps,
+  cfg 5, uni_pc, simple, 121 frames at 24 fps) with the latent made wide
+  (or 2:1 with wrap-around and the seamless decode, or from a wide photo as
+  the start frame) and the pack's model patch before KSampler; run small on
+  a tiny random Wan 2.2 5B and a tiny Wan 2.2 VAE (ComfyUI's class, 16 wide):
+  windows of all frames, the 360's wrap seam measured in every frame, the
+  photo's frame kept, a WebM saved.
 * terrain_panorama: the trained terrain model (no VAE, no checkpoint file:
   weights from the installed PyPI package adaptive-terrain-diffusion, skipped
   where it is not installed), its sampler settings as the template has them.
@@ -51,7 +59,8 @@ TEMPLATES = harness.REPO_ROOT / "example_workflows"
 TESTED_HERE = ("panorama_360_lora_flux", "photo_extension_sd15", "upscale_panorama_sd15", "terrain_panorama",
                "panorama_360_sphere_sd15", "panorama_360_sphere_sdxl", "photo_to_360_sphere_sd15",
                "panorama_360_qwen_2512", "photo_to_360_qwen_edit", "panorama_360_sphere_flux",
-               "fast_panorama_sdxl_lightning")
+               "fast_panorama_sdxl_lightning", "wide_video_wan22_5b", "panorama_360_video_wan22_5b",
+               "photo_to_wide_video_wan22_5b")
 SMALL_PLAN = {"window_size": 128, "view_stride": 32, "cross_stride": 0}
 # The tiny Flux's layers the test LoRA changes (its weights, as ComfyUI names them without "diffusion_model.").
 LORA_LAYERS = ("double_blocks.0.img_attn.qkv", "double_blocks.0.txt_mlp.0", "single_blocks.0.linear1",
@@ -561,3 +570,176 @@ def test_terrain_template(comfy):
     assert result.ui[ids["SaveImage"]]["images"][0]["filename"].startswith("terrain")
     assert result.ui[ids["PreviewImage"]]["images"]
     assert result.events_named("progress"), "the sampler reported no progress"
+
+
+# -- video templates (Wan 2.2 TI2V 5B) ----------------------------------------------------------------------------
+
+VIDEO_TEMPLATES = ("wide_video_wan22_5b", "panorama_360_video_wan22_5b", "photo_to_wide_video_wan22_5b")
+# The tests' video: 5 frames (2 latent frames), 16 px latent pixels, 32 px tokens.
+VIDEO_LENGTH = 5
+
+
+@pytest.fixture(scope="module")
+def wan22_files(comfy, checkpoint_dir) -> dict:
+    """The tiny Wan 2.2 5B (diffusion_models) and tiny Wan 2.2 VAE (vae); test nodes registered."""
+    import tiny_dits
+    reason = tiny_dits.unavailable_reason("wan22_5b")
+    if reason:
+        pytest.skip(f"Wan 2.2 TI2V 5B: {reason}")
+    folders = {name: checkpoint_dir / name for name in ("diffusion_models", "vae")}
+    for directory in folders.values():
+        directory.mkdir(exist_ok=True)
+    names = {"unet": tiny_dits.ensure_dit("wan22_5b", folders["diffusion_models"]),
+             "vae": tiny_dits.ensure_wan22_vae(folders["vae"])}
+    tiny_dits.register_test_configs()
+    for name, directory in folders.items():
+        harness.add_checkpoint_folder(directory, name)
+    harness.register_test_nodes(tiny_dits.TEST_NODE_CLASS_MAPPINGS)
+    return names
+
+
+def video_prompt(stem: str, files: dict, width: int, height: int, plan: dict, extra: dict = None):
+    """The template's API prompt, small: the tiny model, the test conditioning for the text encoder, the
+    tiny Wan 2.2 VAE for wan2.2_vae, a ``width`` x ``height`` x 5-frame latent, 2 steps."""
+    workflow = template(stem)
+    # ComfyUI's Wan 2.2 5B template's settings, and its files
+    assert widgets(workflow, "UNETLoader") == ["wan2.2_ti2v_5B_fp16.safetensors", "default"]
+    assert widgets(workflow, "CLIPLoader") == ["umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan", "default"]
+    assert widgets(workflow, "VAELoader") == ["wan2.2_vae.safetensors"]
+    assert widgets(workflow, "ModelSamplingSD3") == [8.0]
+    assert widgets(workflow, "KSampler")[2:] == [20, 5.0, "uni_pc", "simple", 1.0]
+    assert widgets(workflow, "Wan22ImageToVideoLatent")[2:] == [121, 1]
+    assert widgets(workflow, "SaveWEBM")[1:3] == ["vp9", 24.0]
+    prompt, ids = to_prompt(workflow, {
+        "UNETLoader": {"unet_name": files["unet"]},
+        "Wan22ImageToVideoLatent": {"width": width, "height": height, "length": VIDEO_LENGTH},
+        "CrossSamplingScheduler": plan,
+        "KSampler": {"steps": 2},
+        **(extra or {}),
+    })
+    prompt = harness.replace_text_encoders(prompt, "wan22_5b")
+    vae = ids["VAELoader"]
+    prompt[vae] = {"class_type": "PanoramaTestWan22VAELoader", "inputs": {"vae_name": files["vae"]}}
+    # the pack's patch sits between the shift and KSampler; the latent node and the decode get the VAE
+    patch, sampler, latent = ids["TwinDiffusionModel"], ids["KSampler"], ids["Wan22ImageToVideoLatent"]
+    assert prompt[patch]["inputs"]["model"] == [ids["ModelSamplingSD3"], 0]
+    assert prompt[patch]["inputs"]["windows"] == [ids["CrossSamplingScheduler"], 0]
+    assert prompt[sampler]["inputs"]["model"] == [patch, 0]
+    assert prompt[sampler]["inputs"]["latent_image"] == [latent, 0]
+    assert prompt[latent]["inputs"]["vae"] == [vae, 0]
+    return prompt, ids
+
+
+class WindowSpy:
+    """Test-only node: the model with a wrapper that records the shape of every model call (the windows)."""
+    shapes: list = []
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "spy"
+    CATEGORY = "testing"
+
+    def spy(self, model):
+        model = model.clone()
+
+        def wrapper(apply_model, args):
+            WindowSpy.shapes.append(tuple(args["input"].shape))
+            return apply_model(args["input"], args["timestep"], **args["c"])
+
+        model.set_model_unet_function_wrapper(wrapper)
+        return (model,)
+
+
+def run_video(prompt: dict, ids: dict, decode_type: str):
+    harness.register_test_nodes({"PanoramaTestWindowSpy": WindowSpy})
+    shift = ids["ModelSamplingSD3"]
+    prompt["spy"] = {"class_type": "PanoramaTestWindowSpy", "inputs": {"model": [shift, 0]}}
+    prompt[ids["TwinDiffusionModel"]]["inputs"]["model"] = ["spy", 0]
+    WindowSpy.shapes = []
+    nodes = [ids["Wan22ImageToVideoLatent"], ids["KSampler"], ids[decode_type], ids["SaveWEBM"]]
+    result = harness.run_prompt(prompt, outputs=nodes)
+    assert result.success, result.errors
+    assert result.ui[ids["SaveWEBM"]]["images"][0]["filename"].endswith(".webm")
+    return result
+
+
+def test_wide_video_template(comfy, wan22_files):
+    """2560x704 from 1280x704 windows (view stride 640, c = 2), as a 384x128
+    px video: windows of 256x128 px (the model's 1280x704 shape cut to the
+    video's height), every window all frames; a finite video of the wide
+    size decoded by the Wan 2.2 VAE and saved."""
+    workflow = template("wide_video_wan22_5b")
+    assert widgets(workflow, "Wan22ImageToVideoLatent")[:2] == [2560, 704]
+    assert widgets(workflow, "CrossSamplingScheduler") == [1280, 640, 2, 0, False]
+    assert not [n for n in workflow["nodes"] if n["type"] == "LoadImage"]
+    prompt, ids = video_prompt("wide_video_wan22_5b", wan22_files, 384, 128,
+                               {"window_size": 256, "view_stride": 64})
+    result = run_video(prompt, ids, "VAEDecode")
+    samples = result.output(ids["KSampler"])["samples"]
+    assert samples.shape == (1, 48, 2, 8, 24) and torch.isfinite(samples).all() and samples.std() > 0
+    windows = {shape[2:] for shape in WindowSpy.shapes}
+    assert windows == {(2, 8, 16)}, WindowSpy.shapes  # all frames, 256 px wide, the video's height
+    video = result.output(ids["VAEDecode"])
+    assert video.shape[-4:] == (VIDEO_LENGTH, 128, 384, 3) and torch.isfinite(video).all()
+
+
+def test_360_video_template(comfy, wan22_files):
+    """2:1 with wrap-around (1408x704, windows of 1280, stride 704: two
+    windows half the circle apart) as a 256x128 px video with 224 px windows
+    at stride 128: the latent and the seamless decode meet across the seam
+    in every frame like neighbouring columns."""
+    from fusion.wrap import seam_ratio
+    workflow = template("panorama_360_video_wan22_5b")
+    width, height = widgets(workflow, "Wan22ImageToVideoLatent")[:2]
+    window, stride, count, _, wrap = widgets(workflow, "CrossSamplingScheduler")
+    assert (width, height) == (2 * height, 704) and (window, stride, count, wrap) == (1280, 704, 1, True)
+    assert widgets(workflow, "PanoramaSeamlessDecode")[0] > 0
+    prompt, ids = video_prompt("panorama_360_video_wan22_5b", wan22_files, 256, 128,
+                               {"window_size": 224, "view_stride": 128})
+    result = run_video(prompt, ids, "PanoramaSeamlessDecode")
+    samples = result.output(ids["KSampler"])["samples"]
+    assert samples.shape == (1, 48, 2, 8, 16) and torch.isfinite(samples).all() and samples.std() > 0
+    assert {shape[2:] for shape in WindowSpy.shapes} == {(2, 8, 14)}, WindowSpy.shapes
+    video = result.output(ids["PanoramaSeamlessDecode"])
+    video = video.reshape(-1, *video.shape[-3:])
+    assert video.shape == (VIDEO_LENGTH, 128, 256, 3) and torch.isfinite(video).all()
+    latent_seams = [wrap_seam(samples[:, :, t], -1) for t in range(samples.shape[2])]
+    image_seams = [seam_ratio(frame.permute(2, 0, 1), dim=2) for frame in video]
+    print(f"\n360 video wrap seam per latent frame {[round(x, 2) for x in latent_seams]}, "
+          f"per decoded frame {[round(x, 2) for x in image_seams]}")
+    assert all(0.5 < seam < 1.5 for seam in latent_seams), latent_seams
+    assert max(image_seams) < 1.5, image_seams
+
+
+def test_photo_to_wide_video_template(comfy, wan22_files):
+    """A wide photo as Wan22ImageToVideoLatent's start image at the wide
+    size (384x128 px here): its first latent frame is the encoded photo and
+    stays so through the windows (the 5B's per-frame noise mask, cut per
+    window); the later frames are generated."""
+    workflow = template("photo_to_wide_video_wan22_5b")
+    assert widgets(workflow, "Wan22ImageToVideoLatent")[:2] == [2560, 704]
+    assert widgets(workflow, "LoadImage")[0] == "wide_photo.png"
+    name = save_input("wide_photo.png", smooth_picture(120, 400, seed=4))
+    prompt, ids = video_prompt("photo_to_wide_video_wan22_5b", wan22_files, 384, 128,
+                               {"window_size": 256, "view_stride": 64}, {"LoadImage": {"image": name}})
+    assert prompt[ids["Wan22ImageToVideoLatent"]]["inputs"]["start_image"] == [ids["LoadImage"], 0]
+    result = run_video(prompt, ids, "VAEDecode")
+    start = result.output(ids["Wan22ImageToVideoLatent"])
+    assert start["noise_mask"].shape == (1, 1, 2, 8, 24)
+    assert (start["noise_mask"][:, :, 0] == 0).all() and (start["noise_mask"][:, :, 1] == 1).all()
+    samples = result.output(ids["KSampler"])["samples"]
+    assert samples.shape == (1, 48, 2, 8, 24) and torch.isfinite(samples).all()
+    assert {shape[2:] for shape in WindowSpy.shapes} == {(2, 8, 16)}, WindowSpy.shapes
+    first = start["samples"][:, :, 0]
+    assert first.abs().max() > 0  # the encoded photo
+    kept = float((samples[:, :, 0] - first).abs().max())
+    moved = float((samples[:, :, 1] - start["samples"][:, :, 1]).abs().mean())
+    print(f"\nphoto to wide video: first frame changed by at most {kept:.4f}, the next by {moved:.3f} on average")
+    # kept as ComfyUI's KSampler keeps a masked frame (Wan 2.2 5B's mask is a per-frame timestep: the sampler's
+    # steps still round it a little), where the generated frame moves
+    assert kept < 0.02 and moved > 0.05, (kept, moved)
+    video = result.output(ids["VAEDecode"])
+    assert video.shape[-4:] == (VIDEO_LENGTH, 128, 384, 3) and torch.isfinite(video).all()

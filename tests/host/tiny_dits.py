@@ -82,6 +82,7 @@ Run ``python tests/host/tiny_dits.py DIR`` to write every file into DIR.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import sys
@@ -848,6 +849,82 @@ def ensure_wan_vae(directory) -> str:
     return name
 
 
+# The Wan 2.2 VAE (wan2.2_vae.safetensors: 48 latent channels, 16 px): comfy.sd.VAE knows it by
+# decoder.middle.0.residual.0.gamma with decoder.upsamples.0.upsamples.0.residual.2.weight, and builds
+# comfy.ldm.wan.vae2_2.WanVAE at the real widths (dim 160, dec_dim 256: 705M parameters) on both hosts, whatever
+# the file holds.  The tiny one is that class at width 16, which ComfyUI builds while narrow_wan22_vae() is on.
+WAN22_VAE_DIM = 16
+WAN22_VAE_FILENAME = f"tiny_wan22_vae_d{WAN22_VAE_DIM}_v{DIT_VERSION}.safetensors"
+
+
+def _wan22_vae_config(dim: int) -> dict:
+    return dict(dim=dim, dec_dim=dim, z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                temperal_downsample=[False, True, True], dropout=0.0)
+
+
+def build_wan22_vae_state_dict(dim: int = WAN22_VAE_DIM, dtype=None) -> dict:
+    """A random Wan 2.2 VAE ``dim`` wide (encoder and decoder) in the layout of wan2.2_vae.safetensors; RMS
+    norm scales (``gamma``) ones."""
+    import torch
+
+    import tiny_models
+
+    _comfy()
+    from comfy.ldm.wan.vae2_2 import WanVAE
+
+    with torch.device("meta"):
+        vae = WanVAE(**_wan22_vae_config(dim))
+    dtype = torch.float16 if dtype is None else dtype
+    state = tiny_models._materialize(vae.state_dict(), 0, "dit/wan22_vae", dtype)
+    return {k: (torch.ones_like(v) if k.endswith(".gamma") else v).contiguous() for k, v in state.items()}
+
+
+def ensure_wan22_vae(directory) -> str:
+    """Writes (once) the tiny Wan 2.2 VAE into ``directory`` (a models/vae folder); load it with
+    PanoramaTestWan22VAELoader (VAELoader under narrow_wan22_vae)."""
+    directory = Path(directory)
+    if not (directory / WAN22_VAE_FILENAME).is_file():
+        _atomic_save(build_wan22_vae_state_dict(), directory / WAN22_VAE_FILENAME, _metadata("wan22_vae"))
+    return WAN22_VAE_FILENAME
+
+
+@contextlib.contextmanager
+def narrow_wan22_vae(dim: int = WAN22_VAE_DIM):
+    """While on, comfy.sd.VAE builds the Wan 2.2 VAE ``dim`` wide (its detection, ratios, latent format and
+    memory estimates stay ComfyUI's own)."""
+    _comfy()
+    import comfy.ldm.wan.vae2_2 as vae2_2
+
+    real = vae2_2.WanVAE
+
+    def narrow(**config):
+        return real(**{**config, "dim": dim, "dec_dim": dim})
+
+    vae2_2.WanVAE = narrow
+    try:
+        yield
+    finally:
+        vae2_2.WanVAE = real
+
+
+class PanoramaTestWan22VAELoader:
+    """Test-only node: ComfyUI's VAELoader for the tiny Wan 2.2 VAE (built at its width, not the real one)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"vae_name": ("STRING", {"default": WAN22_VAE_FILENAME})}}
+
+    RETURN_TYPES = ("VAE",)
+    FUNCTION = "load_vae"
+    CATEGORY = "testing"
+
+    def load_vae(self, vae_name):
+        import nodes
+
+        with narrow_wan22_vae():
+            return nodes.VAELoader().load_vae(vae_name)
+
+
 def ensure_sd35_checkpoint(directory) -> str:
     """Writes (once) a CheckpointLoaderSimple checkpoint into ``directory``:
     the tiny sd35 model (model.diffusion_model.*) + the 16-channel VAE
@@ -964,7 +1041,8 @@ class PanoramaTestConditioning:
         return (conditioning(kind, text),)
 
 
-TEST_NODE_CLASS_MAPPINGS = {"PanoramaTestConditioning": PanoramaTestConditioning}
+TEST_NODE_CLASS_MAPPINGS = {"PanoramaTestConditioning": PanoramaTestConditioning,
+                            "PanoramaTestWan22VAELoader": PanoramaTestWan22VAELoader}
 
 
 # ---------------------------------------------------------------------------
