@@ -131,6 +131,8 @@ def frontend(request):
     Image.fromarray(equirect_test_image(512, 512)).save(server.input_dir / "photo_to_extend.png")
     Image.fromarray(equirect_test_image(512, 384)).save(server.input_dir / "photo_to_360.png")
     Image.fromarray(equirect_test_image(2048, 512)).save(server.input_dir / "panorama_to_upscale.png")
+    # The wide photo the photo-to-wide-video template starts from.
+    Image.fromarray(equirect_test_image(2560, 704)).save(server.input_dir / "wide_photo.png")
     page = None
     try:
         server.set_setting("Comfy.TutorialCompleted", True)
