@@ -56,6 +56,7 @@ from bench_shifted import Methods, coherence, mean_std  # noqa: E402
 
 PACK = "comfyui_panorama_diffusion"
 DEFAULT_ENDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+REUSE = "reuse_prediction"
 
 
 def run_timed(run, seed, latent, steps, sync) -> tuple:
@@ -155,14 +156,15 @@ class Bench:
         self.recorder = Recorder()
         self.recorder.install()
 
-    def msd(self, end: float | None):
-        """KSampler (Panorama) + MSD guiding [0, end] (None: no MSD node)."""
+    def msd(self, end: float | None, reuse: bool = False):
+        """KSampler (Panorama) + MSD guiding [0, end] (None: no MSD node),
+        ``reuse``: reuse_prediction on."""
         m, a = self.m, self.args
 
         def run(seed, latent, steps):
             model, counter = m.timed(m.model)
             multiscale = None if end is None else self.bench.call(
-                m.nodes["MultiScaleGuidance"], 2, a.omega, "cosine", "bilinear", 0.0, end)[0]
+                m.nodes["MultiScaleGuidance"], 2, a.omega, "cosine", "bilinear", 0.0, end, reuse)[0]
             out = self.bench.call(m.nodes["TwinCropFusionSampler"], model, seed, steps, 1.0, a.sampler, a.scheduler,
                                   m.cond, m.cond, latent, 1.0, "multidiffusion", 1.0, 0.5, a.view_batch_size,
                                   m.windows(128, a.stride), multiscale)[0]
@@ -180,6 +182,7 @@ def sample(args) -> dict:
     for end in args.ends:
         groups.setdefault(guided_steps(b.m.model, b.sigmas, end), []).append(end)
     configs = [(f"end {'/'.join(f'{e:g}' for e in ends)}", steps, ends) for steps, ends in groups.items()]
+    configs += [(f"end {e:g}, {REUSE}", guided_steps(b.m.model, b.sigmas, e), [e]) for e in args.reuse_ends]
     print("guided steps per end_percent group: " + "; ".join(f"{k}: {list(s)}" for k, s, _ in configs) +
           f" (sigmas {[round(float(s), 4) for s in b.sigmas]})", file=sys.stderr, flush=True)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
@@ -192,7 +195,7 @@ def sample(args) -> dict:
     started = time.perf_counter()
     with torch.inference_mode():
         for key, _, ends in configs:  # warm-up: each configuration once, 2 steps, smallest size
-            b.msd(max(ends))(0, {"samples": torch.zeros(1, 1, *sizes[0])}, 2)
+            b.msd(max(ends), REUSE in key)(0, {"samples": torch.zeros(1, 1, *sizes[0])}, 2)
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             for h, w in sizes:
                 latent = {"samples": torch.zeros(1, 1, h, w)}
@@ -201,7 +204,7 @@ def sample(args) -> dict:
                 for key, steps, ends in order:
                     if any(r["seed"] == seed for r in rows[f"{h}x{w}"][key]):
                         continue
-                    out, row = run_timed(b.msd(max(ends)), seed, latent, args.steps, b.m.sync)
+                    out, row = run_timed(b.msd(max(ends), REUSE in key), seed, latent, args.steps, b.m.sync)
                     record = b.recorder.steps
                     noises = noises_of(record, b.sigmas, args.sampler)
                     if reference is None:
@@ -310,7 +313,8 @@ def profile(args) -> dict:
         add("weight copies (own_copy, within the forward)", t)
         return out
 
-    def guided_windows(model_fn, windows, targets, sigma, views, ids, r, omega, mode, grad_context, branch=0):
+    def guided_windows_and_prediction(model_fn, windows, targets, sigma, views, ids, r, omega, mode, grad_context,
+                                      branch=0):
         t = pc()
         context = grad_context()
         context.__enter__()
@@ -337,7 +341,7 @@ def profile(args) -> dict:
         t = pc()
         out = windows - omega * grad.to(windows.dtype)
         add("gradient step", t)
-        return out
+        return out, denoised.detach().to(windows.dtype)
 
     denoiser_cls = multiscale.MultiScaleDenoiser
     original_level, original_step = denoiser_cls.guided_level, denoiser_cls.multiscale_step
@@ -393,7 +397,7 @@ def profile(args) -> dict:
         for name, end in (("MultiDiffusion (end 0)", 0.0), ("MSD (end 1)", 1.0)):
             b.msd(end)(0, {"samples": torch.zeros(1, 1, 256, 256)}, 2)  # warm-up
         adapter.own_copy = own_copy
-        multiscale.guided_windows = guided_windows
+        multiscale.guided_windows_and_prediction = guided_windows_and_prediction
         denoiser_cls.guided_level, denoiser_cls.multiscale_step = guided_level, multiscale_step
         try:
             for repeat in range(args.profile_repeats):
@@ -492,6 +496,8 @@ def main(argv=None) -> None:
     parser.add_argument("--stride", type=int, default=64, help="view stride in px (windows 128 px)")
     parser.add_argument("--omega", type=float, default=10.0)
     parser.add_argument("--ends", type=float, nargs="+", default=list(DEFAULT_ENDS))
+    parser.add_argument("--reuse-ends", type=float, nargs="*", default=[],
+                        help="end points also run with reuse_prediction on (the gradient pass's prediction stepped)")
     parser.add_argument("--sizes", nargs="+", default=["256x256", "256x512"], help="HxW in px")
     parser.add_argument("--view-batch-size", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
@@ -509,13 +515,18 @@ def main(argv=None) -> None:
         text = profile_report(args, prof)
         write(args, prof)
     elif args.report:
-        merged = {"configs": None, "rows": {}}
+        merged = {"configs": [], "rows": {}}
         for path in args.report:
             data = json.loads(path.read_text())
-            merged["configs"] = [(k, tuple(s), e) for k, s, e in data["configs"]]
+            for name in ("first_seed", "steps", "sampler", "scheduler", "difficulty", "stride", "omega"):
+                if name in data.get("args", {}):  # the header describes the run the file holds, not this call
+                    setattr(args, name, type(getattr(args, name))(data["args"][name]))
+            merged["configs"] += [(k, tuple(s), e) for k, s, e in data["configs"]
+                                  if k not in {c[0] for c in merged["configs"]}]
             for size, part in data["rows"].items():
                 for key, rs in part.items():
-                    merged["rows"].setdefault(size, {}).setdefault(key, []).extend(rs)
+                    have = {r["seed"] for r in merged["rows"].setdefault(size, {}).setdefault(key, [])}
+                    merged["rows"][size][key].extend(r for r in rs if r["seed"] not in have)
         text = report(args, merged)
     else:
         result = sample(args)

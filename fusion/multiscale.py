@@ -48,7 +48,9 @@ class MultiScaleSettings:
     ``end_percent`` of the denoising (ComfyUI's percents, put on the model's
     sigmas by the adapter: :meth:`MultiScaleDenoiser.guide_between`).
     Outside it a step is plain MultiDiffusion, with no half-resolution pass
-    and no gradient pass."""
+    and no gradient pass.  ``reuse_prediction``: a guided window steps from
+    the prediction its gradient pass made instead of predicting again at the
+    guided input (see :meth:`MultiScaleDenoiser.guided_level`)."""
 
     levels: int = 2
     omega: float = 10.0
@@ -56,6 +58,7 @@ class MultiScaleSettings:
     downsample: str = "bilinear"
     start_percent: float = 0.0
     end_percent: float = 1.0
+    reuse_prediction: bool = False
 
 
 def validate_multiscale(settings: MultiScaleSettings, height: int | None = None, width: int | None = None,
@@ -164,6 +167,14 @@ def first_order_step(denoised: torch.Tensor, x: torch.Tensor, r: float) -> torch
 def guided_windows(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tensor, sigma: torch.Tensor,
                    views: Views, ids, r: float, omega: float, mode: str, grad_context: Callable,
                    branch: int = 0) -> torch.Tensor:
+    """The guided windows x - omega grad (:func:`guided_windows_and_prediction`)."""
+    return guided_windows_and_prediction(model_fn, windows, targets, sigma, views, ids, r, omega, mode,
+                                         grad_context, branch)[0]
+
+
+def guided_windows_and_prediction(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tensor,
+                                  sigma: torch.Tensor, views: Views, ids, r: float, omega: float, mode: str,
+                                  grad_context: Callable, branch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 9 for a batch of windows (n*B, C, h, w) of one branch: one forward
     with grad, one backward, and the gradient step.  As windows sit in
     separate batch entries the summed loss gives every window its own
@@ -176,24 +187,27 @@ def guided_windows(model_fn: ModelFn, windows: torch.Tensor, targets: torch.Tens
     omega >= 20 overshoots by more than twice, which is the paper's Fig. 5
     (best at 10, collapse from 20).  The plain sum would make 10 unstable, the
     mean over all elements would make it a no-op.
+
+    Also returns the forward's prediction D(x), detached.
     """
     def gradient(context):
         with context:
             x = windows.detach().clone().requires_grad_(True)
-            phi = first_order_step(model_fn(x, sigma, views, ids, branch), x, r)
+            denoised = model_fn(x, sigma, views, ids, branch)
+            phi = first_order_step(denoised, x, r)
             squared = (downsample(phi.float(), mode) - targets.float()) ** 2
             loss = squared.flatten(2).sum(2).mean(1).sum()
-            return torch.autograd.grad(loss, x)[0]
+            return torch.autograd.grad(loss, x)[0], denoised.detach()
 
     try:
-        grad = gradient(grad_context())
+        grad, denoised = gradient(grad_context())
     except RuntimeError as error:
         # Some models add into a tensor autograd saved (Flux's and Chroma's
         # blocks); a context that can, keeps copies of what autograd saves.
         if "inplace operation" not in str(error) or not getattr(grad_context, "copies_saved_tensors", False):
             raise
-        grad = gradient(grad_context(copy_saved=True))
-    return windows - omega * grad.to(windows.dtype)
+        grad, denoised = gradient(grad_context(copy_saved=True))
+    return windows - omega * grad.to(windows.dtype), denoised.to(windows.dtype)
 
 
 def per_branch(x: torch.Tensor, branches: int) -> torch.Tensor:
@@ -260,7 +274,14 @@ class MultiScaleDenoiser:
     def guided_level(self, model_fn, z, z_low, sigma, step, num_steps, r, omega, grad_context, batches):
         """z_{t-1}^s, (K*B, ...): every window of z_t^s guided by z_{t-1}^{s-1}
         of its branch, stepped, then fused (Crop Fusion, while active) and
-        merged."""
+        merged.
+
+        The paper predicts again at each guided input.  With
+        ``reuse_prediction`` the gradient pass's prediction D(x) stands in for
+        D(x - omega grad): they differ by about dD/dx = 1 / (1 + sigma^2) times
+        the gradient step, nothing at the high noise of the first steps, where
+        the layout forms and guidance should end (``end_percent``); it saves
+        one of the three model passes of a guided window."""
         views, count = self.panorama.layout(z, step)
         windows = cut_windows(z, views)
         batch, branches = z.shape[0], z_low.shape[0] // z.shape[0]
@@ -272,9 +293,11 @@ class MultiScaleDenoiser:
             per_window = []
             for k in range(branches):
                 target = targets[:, k * batch:(k + 1) * batch].flatten(0, 1)
-                guided = guided_windows(model_fn, chunk, target, sigmas, views, ids, r, omega,
-                                        self.settings.downsample, grad_context, k)
-                phi = first_order_step(model_fn(guided, sigmas, views, ids, k), guided, r)
+                guided, denoised = guided_windows_and_prediction(model_fn, chunk, target, sigmas, views, ids, r,
+                                                                 omega, self.settings.downsample, grad_context, k)
+                if not self.settings.reuse_prediction:
+                    denoised = model_fn(guided, sigmas, views, ids, k)
+                phi = first_order_step(denoised, guided, r)
                 per_window.append(phi.view(len(ids), batch, *phi.shape[1:]))
             for i, window in zip(ids, torch.cat(per_window, dim=1).unbind(0)):
                 stepped[i] = window

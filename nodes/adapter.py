@@ -21,6 +21,7 @@ of the whole panorama.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 from typing import Sequence
@@ -47,6 +48,10 @@ WRAPPER_KEY = "comfyui_panorama_diffusion"
 # transformer_options key set by Panorama Window Positions (RoPE): each
 # window's RoPE positions start where it sits in the panorama.
 ROPE_POSITIONS = "panorama_rope_positions"
+# model_options key holding the pack's handler beside ``context_handler``: a
+# Context Windows node connected after the panorama patch replaces
+# ``context_handler``, and the run takes its time windows from there.
+PANORAMA_HANDLER = "panorama_context_handler"
 
 
 # Image pixels per latent pixel where the latent format does not say: newer
@@ -305,11 +310,16 @@ def locate_run(run: Sequence[float], whole: Sequence[float]) -> int:
 
 class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     """Samples any latent as a panorama of windows; ComfyUI calls it through
-    ``model_options["context_handler"]`` for every evaluation."""
+    ``model_options["context_handler"]`` for every evaluation.  With ``time``
+    (ComfyUI's Context Windows, which set the same slot) ComfyUI's handler
+    windows the frames and ours each time window in space."""
 
     def __init__(self, plan: WindowPlan, settings: FusionSettings, multiscale: MultiScaleSettings | None = None,
-                 schedule: Sequence[float] | None = None, grid: LatentGrid = LatentGrid(), one_run: bool = False):
+                 schedule: Sequence[float] | None = None, grid: LatentGrid = LatentGrid(), one_run: bool = False,
+                 time: comfy.context_windows.ContextHandlerABC | None = None):
         super().__init__()
+        # ComfyUI's time windows (a Context Windows node), outside ours: each time window is cut in space
+        self.time = time
         self.grid = grid
         self.one_run = one_run  # a node that always samples all steps itself: never a stage
         self.denoiser = PanoramaDenoiser(plan, settings)
@@ -322,6 +332,21 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
     def plan(self) -> WindowPlan:
         return self.denoiser.plan
 
+    def with_time(self, time) -> "PanoramaContextHandler":
+        """This handler's windows inside ComfyUI's time windows ``time``."""
+        handler = copy.copy(self)
+        handler.time, handler.position, handler.conditioning = time, None, None
+        return handler
+
+    def __getattr__(self, name: str):
+        # ComfyUI's own wrappers of Context Windows read their handler from model_options["context_handler"]
+        # (PREPARE_SAMPLING: dim, context_length; SAMPLER_SAMPLE: freenoise, _apply_freenoise), now this one:
+        # they get the time handler's, whatever ComfyUI adds.  Only names this class lacks arrive here.
+        time = self.__dict__.get("time")
+        if time is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(time, name)
+
     # -- one sampling run ---------------------------------------------------------
 
     def begin_run(self, model_patcher, latent: torch.Tensor, sigmas: torch.Tensor, model_options: dict) -> None:
@@ -330,6 +355,8 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         if self.schedule is None and not self.one_run:
             warn_if_a_stage(sigmas, model_patcher)
         refuse_multiscale_on_multigpu(self.multiscale, model_patcher)  # before ComfyUI loads the device copies
+        if self.time is not None:
+            check_time_axis(self.time, latent)
         if is_video(latent.shape):
             check_video_run(self.plan, latent, self.multiscale, self.grid)
         if isinstance(self.plan, SpherePlan):
@@ -365,17 +392,41 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
 
     # -- ComfyUI's ContextHandlerABC -------------------------------------------------
 
-    def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
+    def uses_space(self, x_in: torch.Tensor) -> bool:
         if x_in.ndim not in (4, 5):
             return True  # execute refuses it with a message
         fits = x_in.shape[-2] <= self.plan.window and x_in.shape[-1] <= self.plan.window
         return not fits or self.plan.wrap_x  # a 360 in one window is still turned every step
+
+    def should_use_context(self, model, conds, x_in: torch.Tensor, timestep, model_options) -> bool:
+        return self.uses_space(x_in) or (
+            self.time is not None and self.time.should_use_context(model, conds, x_in, timestep, model_options))
 
     def get_resized_cond(self, cond_in: list, x_in: torch.Tensor, window: WindowBatch, device=None) -> list:
         return self.conditioning.resize(cond_in, window)
 
     def execute(self, calc_cond_batch, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
                 model_options: dict) -> list:
+        """Time outside, space inside: ComfyUI's time handler cuts the frames,
+        resizes the conds along time, calls ``each_time_window`` per window
+        and fuses the windows with its own schedule and fuse method; each
+        time window is sampled in our spatial windows."""
+        time = self.time
+        if time is None or not time.should_use_context(model, conds, x_in, timestep, model_options):
+            return self.execute_space(calc_cond_batch, model, conds, x_in, timestep, model_options)
+
+        def each_time_window(model, conds, x, timestep, model_options, *args, **kwargs):
+            def window_batch(*given):  # arguments ComfyUI may add to calc_cond_batch reach every window batch
+                return calc_cond_batch(*given, *args, **kwargs)
+            if not self.uses_space(x):
+                return window_batch(model, conds, x, timestep, model_options)
+            # a time window's conds are new entries at every call: their cuts are cached for this call only
+            return self.execute_space(window_batch, model, conds, x, timestep, model_options, WindowConditioning(model))
+
+        return time.execute(each_time_window, model, conds, x_in, timestep, model_options)
+
+    def execute_space(self, calc_cond_batch, model, conds: list, x_in: torch.Tensor, timestep: torch.Tensor,
+                      model_options: dict, conditioning: WindowConditioning | None = None) -> list:
         if x_in.ndim not in (4, 5):
             raise ValueError(f"the panorama sampler got a latent of shape {tuple(x_in.shape)}: it samples image "
                              f"latents (batch, channels, height, width) and videos (batch, channels, frames, "
@@ -383,7 +434,7 @@ class PanoramaContextHandler(comfy.context_windows.ContextHandlerABC):
         # one frame is sampled as an image (Qwen-Image); a video's frames ride along in every window
         latent = x_in.squeeze(2) if x_in.ndim == 5 and is_image(x_in.shape) else x_in
         sigma_now = float(timestep.flatten()[0])
-        position, conditioning = self.position, self.conditioning
+        position, conditioning = self.position, conditioning if conditioning is not None else self.conditioning
         if position is None:  # called outside a sampler run (no OUTER_SAMPLE): state for this call only
             sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
             position = SchedulePosition(sigmas.tolist() if sigmas is not None else [sigma_now, 0.0], self.schedule)
@@ -458,6 +509,21 @@ def check_video_run(plan, latent: torch.Tensor, multiscale, grid: LatentGrid) ->
                          f"the video wider than the window")
 
 
+def is_time_windows(handler) -> bool:
+    """ComfyUI's Context Windows (Manual / Wan / LTXV...): index lists along one axis of the latent."""
+    return isinstance(handler, comfy.context_windows.IndexListContextHandler)
+
+
+def check_time_axis(time, latent: torch.Tensor) -> None:
+    """Refuses, by name, Context Windows along an axis the panorama windows cut."""
+    axis = getattr(time, "dim", 0)
+    if axis >= latent.ndim - 2:
+        name = "height" if axis == latent.ndim - 2 else "width"
+        raise ValueError(f"Context Windows: dim {axis} is the {name} of this {tuple(latent.shape)} latent, which the "
+                         f"panorama windows already cut: set dim 2 (the frames of a video latent) on 'Context Windows "
+                         f"(Manual)' or use 'WAN Context Windows (Manual)', or remove the Context Windows node")
+
+
 def check_sphere_run(plan: SpherePlan, latent: torch.Tensor, multiscale, model_options: dict,
                      grid: LatentGrid) -> None:
     """Refuses, by name, what sphere views cannot run: a latent that is not
@@ -524,7 +590,7 @@ def panorama_run(executor, noise, latent_image, sampler, sigmas, *args, **kwargs
     guider = executor.class_obj
     handler = guider.model_options.get("context_handler")
     if handler is not None and not isinstance(handler, PanoramaContextHandler):
-        raise ValueError(replaced_by_context_windows(handler))
+        handler = take_time_windows(handler, guider.model_options)
     if handler is None:
         return executor(noise, latent_image, sampler, sigmas, *args, **kwargs)
     check_conditioning(guider.model_patcher, getattr(guider, "original_conds", {}), guider.model_options)
@@ -555,11 +621,25 @@ def warn_if_a_stage(sigmas: torch.Tensor, model_patcher) -> None:
         f"below 1) or a run meant to stand alone")
 
 
+def take_time_windows(current, model_options: dict) -> PanoramaContextHandler:
+    """A Context Windows node after the panorama patch replaced the pack's
+    handler: for this run the pack's handler (kept under its own key) takes
+    the node's time windows, each cut into panorama windows.  ComfyUI copies
+    the model options for each run before OUTER_SAMPLE, so the patched
+    model's own options are left as they were."""
+    pack = model_options.get(PANORAMA_HANDLER)
+    if not is_time_windows(current) or not isinstance(pack, PanoramaContextHandler):
+        raise ValueError(replaced_by_context_windows(current))
+    handler = pack.with_time(current)
+    model_options["context_handler"] = handler
+    return handler
+
+
 def replaced_by_context_windows(handler) -> str:
-    return (f"a Context Windows node (ComfyUI's 'Context Windows (Manual)', 'WAN Context Windows (Manual)' or "
-            f"another node setting {type(handler).__name__}) comes after the panorama model patch and replaced its "
-            f"windows, which would sample the panorama along the wrong axis: remove the Context Windows node; "
-            f"panorama windows already split the image")
+    return (f"a node setting {type(handler).__name__} as the model's context handler comes after the panorama model "
+            f"patch and replaced its windows; only ComfyUI's Context Windows nodes (index lists along time: "
+            f"'Context Windows (Manual)', 'WAN Context Windows (Manual)') combine with panorama windows: remove "
+            f"that node, or connect it before the panorama model patch if it should window the frames")
 
 
 def size_for_window_batch(executor, model, noise_shape, conds, *args, **kwargs):
@@ -581,15 +661,20 @@ def patch_model(model, windows: WindowSettings, settings: FusionSettings, multis
     one run (the panorama sampler node), never a stage."""
     patched = model.clone()
     current = patched.model_options.get("context_handler")
-    if current is not None and not isinstance(current, PanoramaContextHandler):
-        raise ValueError(f"the model already samples in context windows ({type(current).__name__}, from a "
-                         f"Context Windows node such as ComfyUI's 'Context Windows (Manual)'): panorama windows "
-                         f"cannot be combined with them; remove the Context Windows node")
-    if current is not None:
+    time = None
+    if isinstance(current, PanoramaContextHandler):
         logging.warning("Panorama: the model was already patched for panoramas; the new settings replace the old")
+        time = current.time
+    elif is_time_windows(current):  # a Context Windows node before the patch: its time windows, cut in space
+        time = current
+    elif current is not None:
+        raise ValueError(f"the model already samples through another context handler ({type(current).__name__}); "
+                         f"only ComfyUI's Context Windows nodes ('Context Windows (Manual)', 'WAN Context Windows "
+                         f"(Manual)') combine with panorama windows: remove the node that set it")
     grid = latent_grid(model)
-    handler = PanoramaContextHandler(latent_plan(windows, grid), settings, multiscale, schedule, grid, one_run)
+    handler = PanoramaContextHandler(latent_plan(windows, grid), settings, multiscale, schedule, grid, one_run, time)
     patched.model_options["context_handler"] = handler
+    patched.model_options[PANORAMA_HANDLER] = handler
     for wrapper_type, wrapper in ((WrappersMP.OUTER_SAMPLE, panorama_run),
                                   (WrappersMP.PREPARE_SAMPLING, size_for_window_batch)):
         patched.remove_wrappers_with_key(wrapper_type, WRAPPER_KEY)

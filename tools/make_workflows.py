@@ -1017,9 +1017,11 @@ def main():
         "## Multi-Scale Diffusion (SD1.5, 1024x4096)\n\nTwice the model's height and eight times its width. "
         "Panorama Layout Guidance (MSD) runs a half-resolution MultiDiffusion pass each step and pulls every "
         "full-resolution window towards its layout by one gradient step (omega 10, cosine decay), so the "
-        "panorama stays one scene instead of a grid of tiles. Expect about 4x the time of plain "
-        "MultiDiffusion. Set mode to twindiffusion and cross_count to 2 to combine it with TwinDiffusion.",
-        multiscale=[2, 10.0, "cosine", "bilinear"],
+        "panorama stays one scene instead of a grid of tiles. It guides the first tenth of the denoising "
+        "(end_percent 0.1), where the layout forms: as close to the layout as guiding every step, at about "
+        "half the extra time (end_percent 1 guides every step, as the paper: about 3.5x the time of plain "
+        "MultiDiffusion). Set mode to twindiffusion and cross_count to 2 to combine it with TwinDiffusion.",
+        multiscale=[2, 10.0, "cosine", "bilinear", 0.0, 0.1, False],
     ).save("msd_panorama_sd15.json")
     regional_graph().save("regional_panorama_sd15.json")
     controlnet_graph().save("controlnet_panorama_sd15.json")

@@ -2,7 +2,7 @@
 (``nodes/host_versions.py`` and the adapter), checked on whichever host runs
 the tier: the latent's pixel factor, differentiable kernels for MSD's
 gradient, a gradient pass through layers handed reused cast buffers
-(dynamic VRAM), and a Context Windows node around the panorama patch.
+(dynamic VRAM), and a Context Windows node along the width around the panorama patch.
 """
 
 from __future__ import annotations
@@ -148,14 +148,18 @@ def context_windows_node(comfy, model):
 
 
 @pytest.mark.parametrize("order", ["after", "before"])
-def test_context_windows_node_around_the_panorama_patch_is_refused_by_name(order, comfy, tiny_checkpoints):
-    """Both set the model's context_handler: a Context Windows node after the
-    panorama patch would silently replace its windows; before it, the patch
-    refuses.  Either way the run ends in a message naming the node."""
+def test_context_windows_node_along_the_width_around_the_panorama_patch_is_refused_by_name(order, comfy,
+                                                                                          tiny_checkpoints):
+    """Both set the model's context_handler; ComfyUI's Context Windows
+    compose with the panorama windows, in either order, along an axis the
+    panorama does not cut (tests/host/test_video_time_windows_host.py).
+    Along the width (dim 3 of an image latent) the run ends in a message
+    naming the node and the fix."""
     import nodes
     if "ContextWindowsManual" not in nodes.NODE_CLASS_MAPPINGS:
         pytest.skip("this ComfyUI has no Context Windows (Manual) node")
     _, inputs = context_windows_node(comfy, None)
+    inputs["dim"] = 3
     patch = {"class_type": "TwinDiffusionModel", "inputs": {
         "model": ["1", 0] if order == "after" else ["8", 0], "mode": "twindiffusion", "lam": 1.0, "tau": 0.5,
         "view_batch_size": 4}}
@@ -175,5 +179,5 @@ def test_context_windows_node_around_the_panorama_patch_is_refused_by_name(order
     result = harness.run_prompt(prompt, outputs=["9"], check=False)
     assert not result.success
     message = "\n".join(result.errors)
-    assert "Context Windows" in message and "remove the Context Windows node" in message, message
+    assert "Context Windows: dim 3 is the width" in message and "set dim 2" in message, message
     assert "Traceback" not in message.split("\n")[0]
