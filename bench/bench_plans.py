@@ -221,6 +221,7 @@ def report(args, result) -> str:
            f"evaluations <= {EVAL_TARGET}x MultiDiffusion's (stride {args.stride}) and a worst step on the heights "
            f"within {STEP_TOLERANCE:.0%} of MultiDiffusion's (mean over seeds)"
            + ("" if result.get("peer") else "; no peer checkout: the peer's rows are absent")]
+    out += ["", summary(result)]
     verdicts: dict = {}
     for name, part in rows.items():
         setting, scene = name.split("/")
@@ -241,6 +242,30 @@ def report(args, result) -> str:
                    + (" (everywhere: wins at both settings)" if everywhere else
                       f" ({', '.join(met) if met else 'none'})"))
     return "\n".join(out)
+
+
+def summary(result) -> str:
+    """One line per plan, one cell per scene-setting: its window evaluations
+    over MultiDiffusion's, and its worst step over MultiDiffusion's (paired
+    by seed, mean ± std)."""
+    rows, labels = result["rows"], dict(result["plans"])
+    names = list(rows)
+    head = ["plan"] + [f"{SCENES[n.split('/')[1]][0].split(',')[0]}, {' '.join(map(str, SETTINGS[n.split('/')[0]][::-1]))}"
+                       for n in names]
+    lines = ["evals / MD ; worst step / MD's (paired)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in labels:
+        cells = [labels[key]]
+        for name in names:
+            md = {r["seed"]: r for r in rows[name].get("md", [])}
+            rs = rows[name].get(key, [])
+            if not rs or not md:
+                cells.append("-")
+                continue
+            evals = statistics.mean(r["evaluations"] for r in rs) / statistics.mean(r["evaluations"] for r in md.values())
+            paired = [r["worst_heights"] / md[r["seed"]]["worst_heights"] for r in rs if r["seed"] in md]
+            cells.append(f"{evals:.2f} ; {mean_std(paired, '{:.2f}')}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def write(args, chosen, rows, peer: bool) -> None:
