@@ -253,7 +253,8 @@ def table(configs, rows, steps_total) -> tuple[str, dict]:
                         "cpu_over_md": statistics.mean(cpu_ratio) if cpu_ratio else None,
                         "guided_steps": list(steps), "ends": ends}
         lines.append("| " + " | ".join([
-            " / ".join(f"{e:g}" for e in ends), ", ".join(str(s + 1) for s in steps) or "none",
+            " / ".join(f"{e:g}" for e in ends) + (f", {REUSE}" if REUSE in key else ""),
+            ", ".join(str(s + 1) for s in steps) or "none",
             mean_std([r["layout"] for r in rs], "{:.4f}"), mean_std(rel, "{:.2f}"),
             mean_std([r["lpips_alex"] for r in rs]), mean_std([r["worst_step_x"] for r in rs], "{:.2f}"),
             mean_std([r.get("worst_step_y") for r in rs], "{:.2f}"),
