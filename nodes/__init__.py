@@ -5,7 +5,7 @@ class) is kept for the pack's own tools and tests."""
 from comfy_api.latest import ComfyExtension, io
 
 from .panorama_360 import (Panorama360Latent, PanoramaSeamlessDecode, PanoramaSeamlessEncode, PreviewPanorama360,
-                           SavePanorama360)
+                           SavePanorama360, SavePanorama360Video)
 from .panorama_nodes import (CrossSamplingScheduler, MultiScaleGuidance, PanoramaLatent, PanoramaRopePositions,
                              PanoramaShiftedWindows, PanoramaSphereWindows, TwinCropFusionSampler,
                              TwinDiffusionModel)
@@ -26,6 +26,7 @@ NODES: list[type[io.ComfyNode]] = [
     PanoramaSeamlessEncode,
     SavePanorama360,
     PreviewPanorama360,
+    SavePanorama360Video,
     *VIEW_NODES,  # cube faces and perspective views of a 360 image
     *TERRAIN_NODES,  # the trained terrain model (optional: its loader needs adaptive-terrain-diffusion)
 ]

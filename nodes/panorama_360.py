@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from PIL.PngImagePlugin import PngInfo
 
 import folder_paths
 from comfy.cli_args import args
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from ..fusion.wrap import equirect_band, unpad, wrap_pad
 from .adapter import latent_grid
@@ -299,3 +300,94 @@ class PreviewPanorama360(io.ComfyNode):
         results = save_panoramas(images, "panorama360_preview", "png", folder_paths.get_temp_directory(), "temp", 1,
                                  cls.hidden.prompt, cls.hidden.extra_pnginfo)
         return io.NodeOutput(ui={"images": results})
+
+
+VIDEO_CODEC = "libvpx-vp9"  # ComfyUI's Save WEBM (vp9): every browser plays it
+
+
+def check_video_frames(images, name: str) -> None:
+    """Refuses frames that are not a 360 video's: an RGB(A) IMAGE batch,
+    twice as wide as high."""
+    check_image(images, name)
+    height, width = images.shape[1], images.shape[2]
+    if width != 2 * height:
+        raise ValueError(f"{name} are {width}x{height}, not a 360 video's 2:1 frames (width = 2 x height): make the "
+                         f"video at 2:1 (e.g. 1408x704 from Empty 360° Panorama Latent) or crop / scale the frames "
+                         f"to {2 * height}x{height} or {width}x{width // 2} first")
+
+
+def save_panorama_video(images, filename_prefix: str, fps: float, crf: float, prompt=None,
+                        extra_pnginfo=None) -> dict:
+    """Writes the frames as a WebM the way ComfyUI's Save WEBM does (PyAV,
+    vp9, yuv420p, the workflow in the container's metadata); returns the
+    file as ComfyUI's frontend lists a saved video."""
+    import av  # ComfyUI's own dependency (its video nodes); imported here as they do
+
+    check_video_frames(images, "images")
+    height, width = images.shape[1], images.shape[2]
+    try:
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
+            filename_prefix, folder_paths.get_output_directory(), width, height)
+    except Exception as error:  # ComfyUI refuses paths outside its folder
+        reason = str(error).strip().splitlines()[0].strip("* ").removeprefix("ERROR: ")
+        raise ValueError(f"filename_prefix = {filename_prefix!r} cannot be saved ({reason}): use a file name "
+                         f"(or subfolder/name) inside ComfyUI's output folder") from error
+    file = f"{name}_{counter:05}_.webm"
+    if len(file.encode()) > MAX_FILE_NAME:
+        raise ValueError(f"filename_prefix makes a file name of {len(file.encode())} bytes ({file[:24]!r}...), "
+                         f"more than file systems allow ({MAX_FILE_NAME}): use a shorter prefix")
+    container = av.open(os.path.join(folder, file), mode="w")
+    try:
+        if not args.disable_metadata:
+            if prompt is not None:
+                container.metadata["prompt"] = json.dumps(prompt)
+            for key, value in (extra_pnginfo or {}).items():
+                container.metadata[key] = json.dumps(value)
+        stream = container.add_stream(VIDEO_CODEC, rate=Fraction(round(fps * 1000), 1000))
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = 0
+        stream.options = {"crf": str(crf)}
+        for frame in images:
+            pixels = torch.clamp(frame[..., :3] * 255, min=0, max=255).to(device="cpu", dtype=torch.uint8).numpy()
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                container.mux(packet)
+        container.mux(stream.encode())
+    finally:
+        container.close()
+    return ui.SavedResult(file, subfolder, io.FolderType.output)
+
+
+class SavePanorama360Video(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return schema(
+            node_id="SavePanorama360Video",
+            display_name="Save 360 Video (viewer)",
+            category=CATEGORY,
+            search_aliases=[*SEARCH, "save video", "save webm", "webm", "360 video", "vr video", "viewer"],
+            description=("Saves the frames of a 360-degree video (equirectangular, 2:1) as a WebM (vp9, as "
+                         "ComfyUI's Save WEBM) and plays it on a sphere in the node: drag to look around, scroll "
+                         "to zoom, double-click to reset, the button to pause."),
+            inputs=[
+                io.Image.Input("images", tooltip=("The video's frames, in order: 360-degree frames twice as wide "
+                                                  "as high (e.g. from VAE Decode (360 seamless)).")),
+                io.String.Input("filename_prefix", default="video/panorama360", tooltip=(
+                    "The prefix for the file in ComfyUI's output folder; ComfyUI's %date:...% and %Node.widget% "
+                    "formatting works.")),
+                io.Float.Input("fps", default=24.0, min=0.01, max=1000.0, step=0.01, tooltip=(
+                    "Frames per second: the rate the model makes its video at (Wan 2.2 5B: 24, Wan 2.1: 16).")),
+                io.Float.Input("crf", default=32.0, min=0, max=63.0, step=1, tooltip=(
+                    "Higher crf means lower quality with a smaller file size, lower crf means higher quality and "
+                    "a larger file (vp9's constant quality, as in Save WEBM).")),
+            ],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, images, filename_prefix="video/panorama360", fps=24.0, crf=32.0) -> io.NodeOutput:
+        saved = save_panorama_video(images, filename_prefix, fps, crf, cls.hidden.prompt, cls.hidden.extra_pnginfo)
+        # As ComfyUI's Save WEBM: {"images": [the file], "animated": (True,)}, which the frontend's
+        # queue and assets list as a video.
+        return io.NodeOutput(ui=ui.PreviewVideo([saved]))

@@ -34,6 +34,7 @@ DISPLAY_NAMES = {
     "PanoramaSeamlessEncode": "VAE Encode (360 seamless)",
     "SavePanorama360": "Save 360 Panorama (viewer)",
     "PreviewPanorama360": "Preview 360 Panorama (viewer)",
+    "SavePanorama360Video": "Save 360 Video (viewer)",
     "PanoramaEquirectToCubeFaces": "360° Panorama to Cube Faces",
     "PanoramaCubeFacesToEquirect": "Cube Faces to 360° Panorama",
     "PanoramaEquirectToPerspective": "360° Panorama to Perspective View",

@@ -861,7 +861,9 @@ def wan22_video_graph(width, height, prompt, plan_widgets, note, prefix, photo=N
     ``width`` x ``height`` and the model patched by the pack: Sample as
     Panorama (model patch) with Panorama Windows (Cross Sampling)
     ``plan_widgets``.  ``photo``: a Load Image file name, the start image;
-    ``equirect``: VAE Decode (360 seamless) in place of VAE Decode."""
+    ``equirect``: VAE Decode (360 seamless) in place of VAE Decode and
+    Save 360 Video (the same WebM, played on a sphere in the node) in place
+    of Save WEBM."""
     g = Graph()
     unet, clip, vae = dit_loaders(g, WAN22_5B, [WAN_TEXT, "wan", "default"], WAN22_VAE)
     positive, negative = (text(g, clip, prompt, (360, 0), "Positive prompt", slot=0),
@@ -901,10 +903,15 @@ def wan22_video_graph(width, height, prompt, plan_widgets, note, prefix, photo=N
                         pos=(1160, 0), size=(320, 50))
     g.connect(sampler, 0, decode, "samples")
     g.connect(vae, 0, decode, "vae")
-    # filename_prefix, codec, fps, crf: Save WEBM, whose widgets are the same on every ComfyUI this pack supports
-    # (Save Video's format / codec widgets changed shape between versions)
-    save = g.node("SaveWEBM", inputs=[("images", "IMAGE")], widgets=[prefix, "vp9", 24.0, 32.0], pos=(1160, 220),
-                  size=(900, 560))
+    if equirect:
+        # filename_prefix, fps, crf: the pack's Save 360 Video (vp9 WebM as Save WEBM, shown on a sphere)
+        save = g.node("SavePanorama360Video", inputs=[("images", "IMAGE")], widgets=[prefix, 24.0, 32.0],
+                      pos=(1160, 220), size=(900, 560))
+    else:
+        # filename_prefix, codec, fps, crf: Save WEBM, whose widgets are the same on every ComfyUI this pack
+        # supports (Save Video's format / codec widgets changed shape between versions)
+        save = g.node("SaveWEBM", inputs=[("images", "IMAGE")], widgets=[prefix, "vp9", 24.0, 32.0],
+                      pos=(1160, 220), size=(900, 560))
     g.connect(decode, 0, save, "images")
     g.note(note, pos=(800, 940 if photo is None else 1160))
     return g
@@ -936,10 +943,11 @@ def video_360_graph():
         "(360 by 180 degrees). 1408x704: the model's native 704 px height and windows of its native 1280x704 "
         "shape; `wrap_around` makes the width a circle, and view_stride 704 places 2 windows half the circle "
         "apart, each seeing about 327 of the 360 degrees, so every direction, the seam too, is sampled inside a "
-        "window. VAE Decode (360 seamless) decodes every frame across the seam. (2816x1408 would be two rows "
-        "of windows; 960x480 with Wan 2.1's 832x480 windows works the same way.)\n\nSpherical metadata: Save "
-        "WEBM writes a plain video, and the pack's Save 360 Panorama writes photo-sphere metadata for pictures "
-        "only, not the spherical-video boxes. For YouTube, VR players and phones, convert the WebM to MP4 (e.g. "
+        "window. VAE Decode (360 seamless) decodes every frame across the seam. Save 360 Video saves the WebM "
+        "(vp9, 24 fps) and plays it on a sphere in the node: drag to look around, the button to pause. "
+        "(2816x1408 would be two rows of windows; 960x480 with Wan 2.1's 832x480 windows works the same "
+        "way.)\n\nSpherical metadata: Save 360 Video writes a plain WebM (the spherical-video boxes are not "
+        "written). For YouTube, VR players and phones, convert the WebM to MP4 (e.g. "
         "`ffmpeg -i in.webm -c:v libx264 -pix_fmt yuv420p in.mp4`) and add them with Google's Spatial Media "
         "Metadata Injector (github.com/google/spatial-media): `python spatialmedia -i in.mp4 out.mp4`.",
         "video/360", equirect=True)

@@ -1,15 +1,20 @@
-// A drag-to-look 360 viewer inside the Save / Preview 360 Panorama nodes.
+// A drag-to-look 360 viewer inside the Save / Preview 360 Panorama nodes and
+// Save 360 Video.
 //
 // The equirectangular image is a texture; a fragment shader turns each screen
 // pixel into a view ray and samples the image at the ray's longitude and
 // latitude, so nothing but one quad is drawn.  An image less than half as high
 // as wide is the band around the horizon (as the save node's GPano metadata
-// says); the rest of the sphere is left dark.
+// says); the rest of the sphere is left dark.  A video (Save 360 Video's WebM)
+// plays in a <video> element that is not shown: while it plays, each frame is
+// copied into the same texture and drawn on the sphere.
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
-const VIEWER_NODES = new Set(["SavePanorama360", "PreviewPanorama360"]);
+const VIDEO_NODE = "SavePanorama360Video";
+const VIEWER_NODES = new Set(["SavePanorama360", "PreviewPanorama360", VIDEO_NODE]);
+const VIDEO_FILE = /\.(webm|mp4|mov|mkv|ogv)$/i;
 const WIDGET = "panorama_360_viewer";
 const FOV = { initial: 90, min: 25, max: 120 };
 const MAX_PITCH = 89;
@@ -64,13 +69,14 @@ function program(gl) {
   return prog;
 }
 
-// Fits an image into the GPU's largest texture, keeping its aspect ratio.
-function textureSource(image, maxSize) {
-  const scale = Math.min(1, maxSize / image.naturalWidth, maxSize / image.naturalHeight);
+// Fits an image (or a video's current frame) into the GPU's largest texture,
+// keeping its aspect ratio.
+function textureSource(image, width, height, maxSize) {
+  const scale = Math.min(1, maxSize / width, maxSize / height);
   if (scale === 1) return image;
   const canvas = document.createElement("canvas");
-  canvas.width = Math.floor(image.naturalWidth * scale);
-  canvas.height = Math.floor(image.naturalHeight * scale);
+  canvas.width = Math.floor(width * scale);
+  canvas.height = Math.floor(height * scale);
   canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
   return canvas;
 }
@@ -95,7 +101,16 @@ class SphereView {
       position: "absolute", left: "8px", bottom: "6px", font: "12px sans-serif", color: "#ddd",
       textShadow: "0 0 3px #000", pointerEvents: "none",
     });
-    this.element.append(this.canvas, this.label);
+    // Play / pause, shown for a video only.
+    this.playButton = document.createElement("button");
+    this.playButton.className = "panorama-360-play";
+    this.playButton.type = "button";
+    Object.assign(this.playButton.style, {
+      position: "absolute", right: "8px", bottom: "6px", minWidth: "30px", height: "24px", padding: "0 8px",
+      font: "13px sans-serif", color: "#eee", background: "rgba(0, 0, 0, 0.55)", border: "1px solid #666",
+      borderRadius: "4px", cursor: "pointer", display: "none",
+    });
+    this.element.append(this.canvas, this.label, this.playButton);
     this.images = [];
     this.index = 0;
     this.frames = 0;
@@ -192,10 +207,18 @@ class SphereView {
       event.stopPropagation();
       this.show(this.index + 1);
     });
+    this.playButton.addEventListener("pointerdown", (event) => event.stopPropagation());
+    this.playButton.addEventListener("click", (event) => {
+      event.stopPropagation();
+      this.togglePlay();
+    });
   }
 
-  load(urls) {
+  // urls: the files to show; a file is a video when `video` says so (the
+  // output's "animated" flag) or its name is a video's.
+  load(urls, video = false) {
     this.images = urls;
+    this.video = video;
     this.show(0);
   }
 
@@ -203,6 +226,11 @@ class SphereView {
     if (!this.images.length || !this.gl) return;
     this.index = index % this.images.length;
     const url = this.images[this.index];
+    this.stopVideo();
+    if (this.video || VIDEO_FILE.test(new URL(url, location.href).searchParams.get("filename") ?? "")) {
+      this.showVideo(url);
+      return;
+    }
     // The caption steps through a batch, so only then does it take clicks.
     Object.assign(this.label.style, this.images.length > 1
       ? { pointerEvents: "auto", cursor: "pointer" } : { pointerEvents: "none", cursor: "" });
@@ -214,7 +242,7 @@ class SphereView {
       const gl = this.gl;
       gl.bindTexture(gl.TEXTURE_2D, this.texture);
       gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE,
-        textureSource(image, gl.getParameter(gl.MAX_TEXTURE_SIZE)));
+        textureSource(image, image.naturalWidth, image.naturalHeight, gl.getParameter(gl.MAX_TEXTURE_SIZE)));
       // Full height of the sphere at this width: a 2:1 image is all of it.
       this.band = (Math.PI / 2) * Math.min(1, image.naturalHeight / (image.naturalWidth / 2));
       this.loaded = true;
@@ -226,8 +254,82 @@ class SphereView {
     image.src = url;
   }
 
+  showVideo(url) {
+    this.setState("loading", "Loading…");
+    const video = document.createElement("video");
+    Object.assign(video, { muted: true, loop: true, playsInline: true, autoplay: true, crossOrigin: "anonymous" });
+    video.setAttribute("muted", "");
+    video.setAttribute("playsinline", "");
+    this.videoElement = video;
+    this.element.dataset.kind = "video";
+    this.element.dataset.uploads = "0";
+    video.addEventListener("loadeddata", () => {
+      if (this.videoElement !== video) return;
+      this.band = (Math.PI / 2) * Math.min(1, video.videoHeight / (video.videoWidth / 2));
+      this.uploadFrame();
+      this.loaded = true;
+      this.setState("ready", `${video.videoWidth}×${video.videoHeight} video · drag to look, scroll to zoom`);
+      this.requestDraw();
+    });
+    video.addEventListener("play", () => this.videoChanged());
+    video.addEventListener("pause", () => this.videoChanged());
+    video.addEventListener("error", () => {
+      if (this.videoElement === video) this.setState("error", `Could not play ${url}`);
+    });
+    this.playButton.style.display = "";
+    video.src = url;
+    this.videoChanged();
+    // Autoplay of a muted video is allowed; play() also starts it where the attribute alone would wait.
+    video.play().catch(() => this.videoChanged());
+  }
+
+  videoChanged() {
+    const video = this.videoElement;
+    const playing = !!video && !video.paused;
+    this.element.dataset.playing = String(playing);
+    this.playButton.textContent = playing ? "❚❚" : "▶";
+    this.playButton.title = playing ? "Pause" : "Play";
+    // Paused: the frame it stopped at stays on the sphere.
+    if (video && !playing && this.loaded) this.uploadFrame();
+    this.requestDraw();
+  }
+
+  togglePlay() {
+    const video = this.videoElement;
+    if (!video) return;
+    if (video.paused) video.play().catch(() => this.videoChanged());
+    else video.pause();
+  }
+
+  // The video's current frame into the sphere's texture.
+  uploadFrame() {
+    const gl = this.gl;
+    const video = this.videoElement;
+    if (!gl || !video || video.readyState < 2) return;
+    gl.bindTexture(gl.TEXTURE_2D, this.texture);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE,
+      textureSource(video, video.videoWidth, video.videoHeight, gl.getParameter(gl.MAX_TEXTURE_SIZE)));
+    this.uploadedTime = video.currentTime;
+    this.element.dataset.uploads = String(Number(this.element.dataset.uploads) + 1);
+    this.element.dataset.videoTime = video.currentTime.toFixed(3);
+  }
+
+  stopVideo() {
+    const video = this.videoElement;
+    this.playButton.style.display = "none";
+    delete this.element.dataset.kind;
+    delete this.element.dataset.playing;
+    if (!video) return;
+    this.loaded = false;
+    this.videoElement = null;
+    video.pause();
+    video.removeAttribute("src");
+    video.load();
+  }
+
   // Browsers keep only a few WebGL contexts alive; a removed node gives its own back.
   dispose() {
+    this.stopVideo();
     this.gl?.getExtension("WEBGL_lose_context")?.loseContext();
     this.gl = null;
   }
@@ -243,6 +345,12 @@ class SphereView {
   draw() {
     const gl = this.gl;
     if (!gl || !this.loaded) return;
+    const video = this.videoElement;
+    if (video && !video.paused) {
+      // While the video plays, every animation frame draws; a new video frame is uploaded first.
+      if (video.currentTime !== this.uploadedTime) this.uploadFrame();
+      this.requestDraw();
+    }
     const ratio = window.devicePixelRatio || 1;
     const width = Math.max(1, Math.round(this.canvas.clientWidth * ratio));
     const height = Math.max(1, Math.round(this.canvas.clientHeight * ratio));
@@ -289,6 +397,14 @@ app.registerExtension({
       // nodes that set `hideOutputImages`, as the frontend's own Painter and Image Crop do.
       Object.defineProperty(this, "imgs", { get: () => undefined, set: () => {}, configurable: true });
       this.hideOutputImages = true;
+      if (nodeData.name === VIDEO_NODE) {
+        // The canvas's flat video player for animated outputs (frontends 1.27 to 1.58) adds its
+        // widget to a node's `videoContainer` the first time; one that is always there and keeps
+        // nothing leaves the sphere alone (the Vue node UI skips it by `hideOutputImages`).
+        const container = document.createElement("div");
+        container.replaceChildren = () => {};
+        Object.defineProperty(this, "videoContainer", { get: () => container, set: () => {}, configurable: true });
+      }
       return result;
     };
 
@@ -302,7 +418,9 @@ app.registerExtension({
     nodeType.prototype.onExecuted = function (message) {
       const result = onExecuted?.apply(this, arguments);
       const images = message?.images ?? [];
-      if (images.length) this.panoramaView?.load(images.map(imageUrl));
+      // Save 360 Video's output is ComfyUI's animated one (as Save WEBM's): {images: [file], animated: [true]}.
+      const video = !!message?.animated?.[0] && images.some((image) => VIDEO_FILE.test(image.filename ?? ""));
+      if (images.length) this.panoramaView?.load(images.map(imageUrl), video);
       return result;
     };
   },

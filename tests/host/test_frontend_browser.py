@@ -14,6 +14,8 @@ class names.
   panorama as a sphere instead of ComfyUI's flat preview, a drag turns the
   view (screenshots compared) and the wheel zooms it: on the LiteGraph canvas,
   and in the Vue node UI ("Nodes 2.0") where the frontend offers it to users.
+  Save 360 Video's WebM plays on the sphere (the canvas changes while it
+  plays, stays still once its button pauses it), drag and wheel as for a picture.
 * Every template is listed with its thumbnail (by the server, and in the
   frontend's template browser, from which one opens), loads without missing nodes,
   has no overlapping nodes and no cut titles at the sizes the frontend gives
@@ -35,6 +37,7 @@ import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 import numpy
@@ -64,6 +67,13 @@ def equirect_test_image(width=1024, height=512):
     grid = (numpy.abs((lon + 15) % 30 - 15) < 0.6) | (numpy.abs((lat + 15) % 30 - 15) < 0.6)
     rgb[grid] = 1.0
     return (rgb * 255).astype(numpy.uint8)
+
+
+def equirect_test_video_frames(frames=16, width=256, height=128):
+    """The test picture turning once around per loop: each frame rolled by
+    1/frames of the circle, so any two frames differ."""
+    picture = equirect_test_image(width, height)
+    return [numpy.roll(picture, k * width // frames, axis=1) for k in range(frames)]
 
 
 def _version_key(version):
@@ -133,6 +143,9 @@ def frontend(request):
     Image.fromarray(equirect_test_image(2048, 512)).save(server.input_dir / "panorama_to_upscale.png")
     # The wide photo the photo-to-wide-video template starts from.
     Image.fromarray(equirect_test_image(2560, 704)).save(server.input_dir / "wide_photo.png")
+    # A 2:1 360 video's frames as an animated PNG: Load Image gives them as a batch.
+    first, *rest = [Image.fromarray(frame) for frame in equirect_test_video_frames()]
+    first.save(server.input_dir / "equirect_video_test.png", save_all=True, append_images=rest, duration=125, loop=0)
     page = None
     try:
         server.set_setting("Comfy.TutorialCompleted", True)
@@ -278,6 +291,113 @@ def test_viewer_renders_the_panorama_and_drag_turns_the_view(frontend, node_ui):
     page.sleep(0.3)
     assert float(page.evaluate(f"{VIEWER}.dataset.fov")) < 90
     assert page.evaluate(f"{APP}.canvas.ds.scale") == scale, "the wheel zoomed the graph too"
+
+    new = page.errors[before:]
+    assert not interaction_errors(new) and not pack_errors(page.errors), new
+
+
+def video_viewer_workflow():
+    workflow = viewer_workflow()
+    load_image, save = workflow["nodes"]
+    load_image["widgets_values"] = ["equirect_video_test.png", "image"]
+    save.update({"type": "SavePanorama360Video", "properties": {"Node name for S&R": "SavePanorama360Video"},
+                 "widgets_values": ["panorama360_video_test", 8.0, 32.0]})
+    return workflow
+
+
+def viewer_canvas_rect(page):
+    return page.evaluate(f"(() => {{ const r = {VIEWER}.querySelector('canvas').getBoundingClientRect(); "
+                         f"return {{x: r.x, y: r.y, width: r.width, height: r.height}} }})()")
+
+
+def wait_for_screenshot(page, rect, check, timeout, what):
+    """Screenshots of the canvas until one passes `check` (a condition on
+    the pixels: nothing to wait on in the page says when a video frame is
+    on screen)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shot = page.screenshot_array(rect)
+        if check(shot):
+            return shot
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        page.sleep(0.2)
+
+
+def test_viewer_plays_the_360_video_and_pauses(frontend, node_ui):
+    """Save 360 Video's WebM on the sphere: it plays (the canvas changes
+    over time), the button pauses it (the canvas stays still), drag and
+    wheel turn and zoom it as for a picture."""
+    server, page = frontend
+    before = len(page.errors)
+    load(page, video_viewer_workflow())
+    if node_ui == "vue-nodes":
+        page.wait_for("!!document.querySelector('[data-node-id=\"2\"]')", 20, "the viewer node drawn as a Vue node")
+    page.evaluate(f"{APP}.queuePrompt(0, 1).then(() => true)")
+    page.wait_for(f"{VIEWER}?.dataset.state === 'ready' && {VIEWER}.dataset.kind === 'video' && "
+                  f"{VIEWER}.dataset.playing === 'true' && Number({VIEWER}.dataset.uploads) > 2", 120,
+                  "the viewer playing the saved video")
+    # The node's output is ComfyUI's animated one (as Save WEBM's): one WebM in the output folder.
+    output = json.loads(page.evaluate(f"JSON.stringify({APP}.nodeOutputs['2'])"))
+    assert output["animated"] == [True] and len(output["images"]) == 1, output
+    saved = output["images"][0]
+    assert saved["filename"].endswith(".webm") and saved["type"] == "output", saved
+    assert (server.base / "output" / saved["subfolder"] / saved["filename"]).stat().st_size > 0
+    rect = viewer_canvas_rect(page)
+    assert rect["width"] > 200 and rect["height"] > 150, rect
+    first = page.screenshot_array(rect)
+    assert first.std() > 10, "the viewer shows a blank frame"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / f"video-viewer-{node_ui}-{screenshot_name(server)}.png").write_bytes(page.screenshot())
+    # Playing: the texture follows the video (each frame turns the picture by 1/16 of the circle).
+    wait_for_screenshot(page, rect, lambda shot: numpy.abs(shot - first).mean() > 3, 30,
+                        "the playing video to change the sphere")
+    # No flat video beside the sphere.
+    if node_ui == "vue-nodes":
+        node = "document.querySelector('[data-node-id=\"2\"]')"
+        assert page.evaluate(f"{node}.contains({VIEWER})")
+        assert page.evaluate(f"{node}.querySelectorAll('img, video').length") == 0, "a flat preview beside the sphere"
+    else:
+        widgets = page.evaluate(f"{APP}.graph.getNodeById(2).widgets.map(w => w.name)")
+        assert not any("preview" in name for name in widgets), widgets
+
+    # The button pauses: the sphere keeps the frame it stopped at.
+    button = page.evaluate(f"(() => {{ const r = {VIEWER}.querySelector('.panorama-360-play').getBoundingClientRect(); "
+                           f"return [r.x + r.width / 2, r.y + r.height / 2] }})()")
+    page.call("Input.dispatchMouseEvent", type="mouseMoved", x=button[0], y=button[1])
+    page.call("Input.dispatchMouseEvent", type="mousePressed", x=button[0], y=button[1], button="left", buttons=1,
+              clickCount=1)
+    page.call("Input.dispatchMouseEvent", type="mouseReleased", x=button[0], y=button[1], button="left", buttons=0,
+              clickCount=1)
+    page.wait_for(f"{VIEWER}.dataset.playing === 'false'", 10, "the video paused")
+    # Two animation frames after the pause, the paused frame is on screen.
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))")
+    paused = page.screenshot_array(rect)
+    uploads, video_time = page.evaluate(f"[{VIEWER}.dataset.uploads, {VIEWER}.dataset.videoTime]")
+    page.sleep(1.0)  # longer than the video's frames (1/8 s): nothing to wait for, the point is that nothing happens
+    assert page.evaluate(f"[{VIEWER}.dataset.uploads, {VIEWER}.dataset.videoTime]") == [uploads, video_time]
+    assert numpy.abs(page.screenshot_array(rect) - paused).max() < 1, "the sphere changed while paused"
+
+    # Drag and wheel as for a picture, paused.
+    centre = (rect["x"] + rect["width"] / 2, rect["y"] + rect["height"] / 2)
+    position = page.evaluate(f"Array.from({APP}.graph.getNodeById(2).pos)")
+    scale = page.evaluate(f"{APP}.canvas.ds.scale")
+    page.drag(centre, (centre[0] + 150, centre[1] + 40))
+    page.wait_for(f"Math.abs(Number({VIEWER}.dataset.yaw)) > 10", 10, "the drag turning the view")
+    wait_for_screenshot(page, rect, lambda shot: numpy.abs(shot - paused).mean() > 5, 10,
+                        "the turned view on screen")
+    assert page.evaluate(f"Array.from({APP}.graph.getNodeById(2).pos)") == position, "the drag moved the node"
+    page.call("Input.dispatchMouseEvent", type="mouseWheel", x=centre[0], y=centre[1], deltaX=0, deltaY=-400)
+    page.wait_for(f"Number({VIEWER}.dataset.fov) < 90", 10, "the wheel zooming the view")
+    assert page.evaluate(f"{APP}.canvas.ds.scale") == scale, "the wheel zoomed the graph too"
+
+    # And the button plays it again.
+    page.call("Input.dispatchMouseEvent", type="mousePressed", x=button[0], y=button[1], button="left", buttons=1,
+              clickCount=1)
+    page.call("Input.dispatchMouseEvent", type="mouseReleased", x=button[0], y=button[1], button="left", buttons=0,
+              clickCount=1)
+    page.wait_for(f"{VIEWER}.dataset.playing === 'true' && {VIEWER}.dataset.uploads !== {json.dumps(uploads)}", 10,
+                  "the video playing again")
 
     new = page.errors[before:]
     assert not interaction_errors(new) and not pack_errors(page.errors), new

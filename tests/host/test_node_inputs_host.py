@@ -370,6 +370,7 @@ GRAPHS: Dict[str, Callable] = {
     "PanoramaSeamlessEncode": g_encode,
     "SavePanorama360": g_save,
     "PreviewPanorama360": g_save,
+    "SavePanorama360Video": g_save,  # one 2:1 frame; "batch of 3" is a 3-frame video
     "PanoramaTerrainRelief": g_terrain_relief,
     "PanoramaEquirectToCubeFaces": g_equirect,
     "PanoramaEquirectToPerspective": g_equirect,

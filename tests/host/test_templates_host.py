@@ -35,7 +35,7 @@ through ComfyUI's executor with its own checks (models shrunk as there):
   the start frame) and the pack's model patch before KSampler; run small on
   a tiny random Wan 2.2 5B and a tiny Wan 2.2 VAE (ComfyUI's class, 16 wide):
   windows of all frames, the 360's wrap seam measured in every frame, the
-  photo's frame kept, a WebM saved.
+  photo's frame kept, a WebM saved (the 360 one by Save 360 Video).
 * terrain_panorama: the trained terrain model (no VAE, no checkpoint file:
   weights from the installed PyPI package adaptive-terrain-diffusion, skipped
   where it is not installed), its sampler settings as the template has them.
@@ -609,7 +609,11 @@ def video_prompt(stem: str, files: dict, width: int, height: int, plan: dict, ex
     assert widgets(workflow, "ModelSamplingSD3") == [8.0]
     assert widgets(workflow, "KSampler")[2:] == [20, 5.0, "uni_pc", "simple", 1.0]
     assert widgets(workflow, "Wan22ImageToVideoLatent")[2:] == [121, 1]
-    assert widgets(workflow, "SaveWEBM")[1:3] == ["vp9", 24.0]
+    if stem == "panorama_360_video_wan22_5b":  # the 360 video saved (and played on a sphere) by Save 360 Video
+        assert not [n for n in workflow["nodes"] if n["type"] == "SaveWEBM"]
+        assert widgets(workflow, "SavePanorama360Video")[1] == 24.0
+    else:
+        assert widgets(workflow, "SaveWEBM")[1:3] == ["vp9", 24.0]
     prompt, ids = to_prompt(workflow, {
         "UNETLoader": {"unet_name": files["unet"]},
         "Wan22ImageToVideoLatent": {"width": width, "height": height, "length": VIDEO_LENGTH},
@@ -659,10 +663,12 @@ def run_video(prompt: dict, ids: dict, decode_type: str):
     prompt["spy"] = {"class_type": "PanoramaTestWindowSpy", "inputs": {"model": [shift, 0]}}
     prompt[ids["TwinDiffusionModel"]]["inputs"]["model"] = ["spy", 0]
     WindowSpy.shapes = []
-    nodes = [ids["Wan22ImageToVideoLatent"], ids["KSampler"], ids[decode_type], ids["SaveWEBM"]]
+    save = ids.get("SavePanorama360Video", ids.get("SaveWEBM"))
+    nodes = [ids["Wan22ImageToVideoLatent"], ids["KSampler"], ids[decode_type], save]
     result = harness.run_prompt(prompt, outputs=nodes)
     assert result.success, result.errors
-    assert result.ui[ids["SaveWEBM"]]["images"][0]["filename"].endswith(".webm")
+    assert result.ui[save]["images"][0]["filename"].endswith(".webm")
+    assert list(result.ui[save]["animated"]) == [True]  # ComfyUI's animated output: the frontend shows a video
     return result
 
 
