@@ -4,6 +4,7 @@ MultiDiffusion, and how it grows with view_batch_size and with the panorama.
   python bench/bench_memory.py              # CPU: peak resident memory
   python bench/bench_memory.py --gpu        # CUDA: torch.cuda.max_memory_allocated
   python bench/bench_memory.py --estimate   # ComfyUI's estimate for model loading, SDXL 1024x8192
+  python bench/bench_memory.py --estimate-video   # the same for a 2560x704x33 Wan 2.2 5B video
 
 ComfyUI decides how much of a model to keep on the GPU from the memory it
 expects sampling to need; the pack tells it the latent of one window batch.
@@ -123,6 +124,39 @@ def estimate(width: int, height: int, view_batch_size: int) -> dict:
             "estimate_mib_before": before / 2**20, "estimate_mib_after": after / 2**20}
 
 
+# Wan 2.2 TI2V 5B as ComfyUI's detection reads it from the checkpoint (48-channel latent at 16x, 1x2x2 patches).
+WAN22_5B = dict(image_model="wan2.1", model_type="t2v", dim=3072, in_dim=48, out_dim=48, num_heads=24,
+                num_layers=30, ffn_dim=14336, freq_dim=256, text_dim=4096, patch_size=(1, 2, 2))
+
+
+def estimate_video(width: int, height: int, frames: int, window: int, view_batch_size: int) -> dict:
+    """ComfyUI's memory estimate for a wide Wan 2.2 5B video, as told the
+    whole latent and as told the pack's window batch (windows of every
+    frame)."""
+    sys.path.insert(0, str(HERE))
+    import bench_sampler as bench
+    bench.boot(False)
+    import torch
+    import comfy.model_patcher
+    import comfy.sampler_helpers
+    import comfy.supported_models
+    adapter = sys.modules["comfyui_panorama_diffusion.nodes.adapter"]
+    fusion = sys.modules["comfyui_panorama_diffusion.fusion"]
+    model = comfy.supported_models.WAN22_T2V(dict(WAN22_5B)).get_model({}, device="meta")
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"),
+                                               offload_device=torch.device("cpu"))
+    panorama = adapter.patch_model(patcher, fusion.WindowSettings(window=window, cross_count=1),
+                                   fusion.FusionSettings(view_batch_size=view_batch_size))
+    conds = {"positive": [{"model_conds": {}}], "negative": [{"model_conds": {}}]}
+    whole = [1, 48, (frames - 1) // 4 + 1, height // 16, width // 16]
+    batch = panorama.model_options["context_handler"].window_batch_shape(whole)
+    before, _ = comfy.sampler_helpers.estimate_memory(patcher, whole, conds)
+    after, _ = comfy.sampler_helpers.estimate_memory(patcher, batch, conds)
+    return {"model": "Wan 2.2 TI2V 5B", "size": f"{width}x{height}x{frames}", "window": window,
+            "view_batch_size": view_batch_size, "latent_told_before": whole, "latent_told_after": batch,
+            "estimate_mib_before": before / 2**20, "estimate_mib_after": after / 2**20}
+
+
 CONFIGS = [  # (method, width, view_batch_size)
     ("md", 512, 4), ("msd", 512, 4),
     ("md", 1024, 4), ("msd", 1024, 4),
@@ -140,8 +174,20 @@ def main():
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--estimate", action="store_true", help="ComfyUI's memory estimate, SDXL 1024x8192")
+    parser.add_argument("--estimate-video", action="store_true",
+                        help="ComfyUI's memory estimate, Wan 2.2 TI2V 5B, 2560x704, 33 frames, 1280 px windows")
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "WIDTH", "VIEW_BATCH_SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.estimate_video:
+        rows = [estimate_video(2560, 704, 33, 1280, vbs) for vbs in (1, 2)]
+        for row in rows:
+            print(f"{row['model']} {row['size']}, {row['window']} px windows, view_batch_size "
+                  f"{row['view_batch_size']}: ComfyUI's estimate {row['estimate_mib_before']:.0f} MiB for the video "
+                  f"{row['latent_told_before']}, {row['estimate_mib_after']:.0f} MiB for the window batch "
+                  f"{row['latent_told_after']}")
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2))
+        return
     if args.estimate:
         rows = [estimate(8192, 1024, vbs) for vbs in (1, 4, 8)]
         for row in rows:
