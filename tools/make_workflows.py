@@ -871,8 +871,9 @@ def wan22_video_graph(width, height, prompt, plan_widgets, note, prefix, photo=N
     shift = g.node("ModelSamplingSD3", inputs=[("model", "MODEL")], outputs=[("MODEL", "MODEL")], widgets=[8.0],
                    pos=(0, 310), size=(320, 60))
     g.connect(unet, 0, shift, "model")
+    # 360 wide, as in the other templates: frontend 1.27 cuts the title "Panorama Windows (Cross Sampling)" at 320
     plan = g.node("CrossSamplingScheduler", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(plan_widgets),
-                  pos=(0, 430), size=(320, 180))
+                  pos=(0, 430), size=(360, 180))
     # mode, lam, tau, view_batch_size: one window of all frames at a time (a whole 1280x704 video each)
     patch = g.node("TwinDiffusionModel", inputs=[("model", "MODEL"), ("windows", "PANORAMA_WINDOWS")],
                    outputs=[("MODEL", "MODEL")], widgets=["twindiffusion", 1.0, 0.5, 1], pos=(0, 670),
