@@ -157,10 +157,10 @@ def conditioned_panorama(g, ckpt_node, positive, negative, width, height, sample
     g.connect(plan, 0, sampler, "windows")
     if multiscale is not None:
         ms = g.node("MultiScaleGuidance", outputs=[("multiscale", "PANORAMA_MULTISCALE")], widgets=multiscale,
-                    pos=(0, 760), size=(320, 180))
+                    pos=(0, 760), size=(320, 260))  # seven widgets: levels ... reuse_prediction
         g.connect(ms, 0, sampler, "multiscale")
     decode_and_save(g, (sampler, 0), vae or (ckpt_node, 2), x + 380, equirect, prefix)
-    g.note(note, pos=(0, 980 if multiscale is not None else 780))
+    g.note(note, pos=(0, 1070 if multiscale is not None else 780))
     return g
 
 
