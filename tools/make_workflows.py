@@ -182,7 +182,7 @@ def scheduler(g, plan_widgets):
 def shifted_windows(g, widgets):
     # window_size, view_stride, shift, shift_seed, wrap_around, blend
     return g.node("PanoramaShiftedWindows", outputs=[("windows", "PANORAMA_WINDOWS")], widgets=list(widgets),
-                  pos=(0, 540), size=(360, 200))
+                  pos=(0, 540), size=(420, 200))  # frontend 1.27 cuts its long title at 360
 
 
 def sphere_windows(g, widgets):
