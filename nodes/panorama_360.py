@@ -135,6 +135,8 @@ class PanoramaSeamlessDecode(io.ComfyNode):
     def execute(cls, samples, vae, wrap_padding, tile_size=0, overlap=64) -> io.NodeOutput:
         latent = samples["samples"]
         check_decode_input(latent, vae)
+        if latent.ndim == 5 and getattr(vae, "latent_dim", 2) == 2:
+            latent = latent[:, :, 0]  # one frame for an image VAE: ComfyUI 0.33's VAE drops it itself, 0.3.64's not
         compression = vae.spacial_compression_decode()
         cols = _padding_columns(wrap_padding, compression, latent.shape[-1])
         padded = wrap_pad(latent, cols)
