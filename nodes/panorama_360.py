@@ -202,6 +202,26 @@ def gpano_xmp(width: int, height: int) -> str:
 MAX_FILE_NAME = 255  # bytes: ext4, NTFS, APFS
 
 
+def save_path(filename_prefix: str, output_dir: str, width: int, height: int) -> tuple:
+    """ComfyUI's (folder, name, counter, subfolder) for ``filename_prefix``,
+    or a message naming the input where ComfyUI refuses it."""
+    try:
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, output_dir, width,
+                                                                               height)
+    except Exception as error:  # ComfyUI refuses paths outside its folder; the OS too long names
+        reason = str(error).strip().splitlines()[0].strip("* ").removeprefix("ERROR: ")
+        raise ValueError(f"filename_prefix = {filename_prefix!r} cannot be saved ({reason}): use a file name "
+                         f"(or subfolder/name) inside ComfyUI's output folder") from error
+    return folder, name, counter, subfolder
+
+
+def check_file_name(file: str) -> str:
+    if len(file.encode()) > MAX_FILE_NAME:
+        raise ValueError(f"filename_prefix makes a file name of {len(file.encode())} bytes ({file[:24]!r}...), "
+                         f"more than file systems allow ({MAX_FILE_NAME}): use a shorter prefix")
+    return file
+
+
 FORMATS = ["png", "jpeg"]
 
 
@@ -213,20 +233,12 @@ def save_panoramas(images, filename_prefix: str, format: str, output_dir: str, k
         raise ValueError(f"format = {format!r}: use one of {FORMATS}")
     check_image(images, "images")
     height, width = images.shape[1], images.shape[2]
-    try:
-        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, output_dir, width,
-                                                                               height)
-    except Exception as error:  # ComfyUI refuses paths outside its folder; the OS too long names
-        reason = str(error).strip().splitlines()[0].strip("* ").removeprefix("ERROR: ")
-        raise ValueError(f"filename_prefix = {filename_prefix!r} cannot be saved ({reason}): use a file name "
-                         f"(or subfolder/name) inside ComfyUI's output folder") from error
+    folder, name, counter, subfolder = save_path(filename_prefix, output_dir, width, height)
     xmp = gpano_xmp(width, height)
     results = []
     for index, image in enumerate(images):
-        file = f"{name.replace('%batch_num%', str(index))}_{counter:05}_.{'jpg' if format == 'jpeg' else 'png'}"
-        if len(file.encode()) > MAX_FILE_NAME:
-            raise ValueError(f"filename_prefix makes a file name of {len(file.encode())} bytes ({file[:24]!r}...), "
-                             f"more than file systems allow ({MAX_FILE_NAME}): use a shorter prefix")
+        file = check_file_name(
+            f"{name.replace('%batch_num%', str(index))}_{counter:05}_.{'jpg' if format == 'jpeg' else 'png'}")
         pixels = Image.fromarray(np.clip(255.0 * image.cpu().numpy(), 0, 255).astype(np.uint8))
         path = os.path.join(folder, file)
         if format == "jpeg":
@@ -327,17 +339,8 @@ def save_panorama_video(images, filename_prefix: str, fps: float, crf: float, pr
 
     check_video_frames(images, "images")
     height, width = images.shape[1], images.shape[2]
-    try:
-        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
-            filename_prefix, folder_paths.get_output_directory(), width, height)
-    except Exception as error:  # ComfyUI refuses paths outside its folder
-        reason = str(error).strip().splitlines()[0].strip("* ").removeprefix("ERROR: ")
-        raise ValueError(f"filename_prefix = {filename_prefix!r} cannot be saved ({reason}): use a file name "
-                         f"(or subfolder/name) inside ComfyUI's output folder") from error
-    file = f"{name}_{counter:05}_.webm"
-    if len(file.encode()) > MAX_FILE_NAME:
-        raise ValueError(f"filename_prefix makes a file name of {len(file.encode())} bytes ({file[:24]!r}...), "
-                         f"more than file systems allow ({MAX_FILE_NAME}): use a shorter prefix")
+    folder, name, counter, subfolder = save_path(filename_prefix, folder_paths.get_output_directory(), width, height)
+    file = check_file_name(f"{name}_{counter:05}_.webm")
     container = av.open(os.path.join(folder, file), mode="w")
     try:
         if not args.disable_metadata:
