@@ -97,9 +97,10 @@ SDXL_UNET = dict(  # SDXL's UNet as ComfyUI detects it from sd_xl_base_1.0
     use_temporal_resblock=False)
 
 
-def estimate(width: int, height: int, view_batch_size: int) -> dict:
-    """ComfyUI's memory estimate for sampling an SDXL panorama, as told the
-    whole latent and as told the pack's window batch."""
+def told_estimates(family: str, unet: dict, windows: dict, whole: list, view_batch_size: int) -> tuple:
+    """(the window batch ComfyUI is told, its estimate told the whole latent,
+    its estimate told that batch), in bytes, for ComfyUI's ``family`` with
+    ``unet`` built on the meta device (no weights), patched with ``windows``."""
     sys.path.insert(0, str(HERE))
     import bench_sampler as bench
     bench.boot(False)
@@ -109,16 +110,23 @@ def estimate(width: int, height: int, view_batch_size: int) -> dict:
     import comfy.supported_models
     adapter = sys.modules["comfyui_panorama_diffusion.nodes.adapter"]
     fusion = sys.modules["comfyui_panorama_diffusion.fusion"]
-    model = comfy.supported_models.SDXL(dict(SDXL_UNET)).get_model({}, device="meta")
+    model = getattr(comfy.supported_models, family)(dict(unet)).get_model({}, device="meta")
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"),
                                                offload_device=torch.device("cpu"))
-    panorama = adapter.patch_model(patcher, fusion.WindowSettings(cross_count=2),
+    panorama = adapter.patch_model(patcher, fusion.WindowSettings(**windows),
                                    fusion.FusionSettings(view_batch_size=view_batch_size))
     conds = {"positive": [{"model_conds": {}}], "negative": [{"model_conds": {}}]}
-    whole = [1, 4, height // 8, width // 8]
     batch = panorama.model_options["context_handler"].window_batch_shape(whole)
     before, _ = comfy.sampler_helpers.estimate_memory(patcher, whole, conds)
     after, _ = comfy.sampler_helpers.estimate_memory(patcher, batch, conds)
+    return batch, before, after
+
+
+def estimate(width: int, height: int, view_batch_size: int) -> dict:
+    """ComfyUI's memory estimate for sampling an SDXL panorama, as told the
+    whole latent and as told the pack's window batch."""
+    whole = [1, 4, height // 8, width // 8]
+    batch, before, after = told_estimates("SDXL", SDXL_UNET, dict(cross_count=2), whole, view_batch_size)
     return {"model": "SDXL", "size": f"{height}x{width}", "view_batch_size": view_batch_size,
             "latent_told_before": whole, "latent_told_after": batch,
             "estimate_mib_before": before / 2**20, "estimate_mib_after": after / 2**20}
@@ -133,25 +141,9 @@ def estimate_video(width: int, height: int, frames: int, window: int, view_batch
     """ComfyUI's memory estimate for a wide Wan 2.2 5B video, as told the
     whole latent and as told the pack's window batch (windows of every
     frame)."""
-    sys.path.insert(0, str(HERE))
-    import bench_sampler as bench
-    bench.boot(False)
-    import torch
-    import comfy.model_patcher
-    import comfy.sampler_helpers
-    import comfy.supported_models
-    adapter = sys.modules["comfyui_panorama_diffusion.nodes.adapter"]
-    fusion = sys.modules["comfyui_panorama_diffusion.fusion"]
-    model = comfy.supported_models.WAN22_T2V(dict(WAN22_5B)).get_model({}, device="meta")
-    patcher = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"),
-                                               offload_device=torch.device("cpu"))
-    panorama = adapter.patch_model(patcher, fusion.WindowSettings(window=window, cross_count=1),
-                                   fusion.FusionSettings(view_batch_size=view_batch_size))
-    conds = {"positive": [{"model_conds": {}}], "negative": [{"model_conds": {}}]}
     whole = [1, 48, (frames - 1) // 4 + 1, height // 16, width // 16]
-    batch = panorama.model_options["context_handler"].window_batch_shape(whole)
-    before, _ = comfy.sampler_helpers.estimate_memory(patcher, whole, conds)
-    after, _ = comfy.sampler_helpers.estimate_memory(patcher, batch, conds)
+    batch, before, after = told_estimates("WAN22_T2V", WAN22_5B, dict(window=window, cross_count=1), whole,
+                                          view_batch_size)
     return {"model": "Wan 2.2 TI2V 5B", "size": f"{width}x{height}x{frames}", "window": window,
             "view_batch_size": view_batch_size, "latent_told_before": whole, "latent_told_after": batch,
             "estimate_mib_before": before / 2**20, "estimate_mib_after": after / 2**20}
